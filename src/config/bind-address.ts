@@ -1,0 +1,41 @@
+import { isIP } from 'node:net';
+
+/** A listener address as written in `bind`, parsed once; the master's listeners use the same parser. */
+export type BindAddress = { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string } | { kind: 'fd'; fd: number };
+
+const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+/** `host:port`, `:port`, `[ipv6]:port`, `unix:PATH`, `fd://N`; null when the text is none of these. */
+export function parseBindAddress(text: string): BindAddress | null {
+  if (text.startsWith('unix:')) {
+    const path = text.slice(5);
+    return path.length > 0 ? { kind: 'unix', path } : null;
+  }
+  if (text.startsWith('fd://')) {
+    const fd = text.slice(5);
+    return /^\d+$/.test(fd) && Number(fd) >= 3 ? { kind: 'fd', fd: Number(fd) } : null;
+  }
+  return parseHostPort(text, true);
+}
+
+export function parseHostPort(text: string, allowEmptyHost: boolean): { kind: 'tcp'; host: string; port: number } | null {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(text);
+  if (!m) return null;
+  const port = Number(m[3]);
+  if (port > 65535) return null;
+  if (m[1] !== undefined) return isIP(m[1]) === 6 ? { kind: 'tcp', host: m[1], port } : null;
+  const host = m[2] ?? '';
+  if (host === '') return allowEmptyHost ? { kind: 'tcp', host: '', port } : null;
+  return isIP(host) === 4 || HOSTNAME.test(host) ? { kind: 'tcp', host, port } : null;
+}
+
+/** An address or CIDR range for the trust lists (`10.0.0.0/8`, `::1`, `*`). */
+export function isIpOrCidr(text: string): boolean {
+  if (text === '*') return true;
+  const [ip, prefix, extra] = text.split('/');
+  if (extra !== undefined || !ip) return false;
+  const family = isIP(ip);
+  if (family === 0) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+}

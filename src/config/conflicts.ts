@@ -1,0 +1,37 @@
+import type { ConfigIssue, Origin } from './issue.js';
+import type { Settings } from './settings.js';
+
+/** Checks between settings that are each valid alone; run after schema validation passed. */
+export function findConflicts(s: Settings, originOf: (pointer: string) => Origin): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const error = (pointer: string, setting: string, message: string, hint?: string) =>
+    issues.push({ code: 'TSI_ERR_CONFIG_CONFLICT', severity: 'error', origin: originOf(pointer), setting, message, hint });
+  const warn = (pointer: string, setting: string, message: string, hint?: string) =>
+    issues.push({ code: 'TSI_WARN_CONFIG_UNUSED', severity: 'warning', origin: originOf(pointer), setting, message, hint });
+
+  const { certfile, keyfile, ca_certs, cert_reqs } = s.tls;
+  if (certfile && !keyfile)
+    error('/tls/certfile', 'tls.certfile', 'is set but tls.keyfile is not', 'TLS needs both the certificate and its private key');
+  if (keyfile && !certfile)
+    error('/tls/keyfile', 'tls.keyfile', 'is set but tls.certfile is not', 'TLS needs both the certificate and its private key');
+  if (cert_reqs !== 'none' && !ca_certs)
+    error(
+      '/tls/cert_reqs',
+      'tls.cert_reqs',
+      `is "${cert_reqs}" but tls.ca_certs is not set`,
+      'client certificates are verified against tls.ca_certs',
+    );
+  if (cert_reqs !== 'none' && !certfile)
+    error('/tls/cert_reqs', 'tls.cert_reqs', `is "${cert_reqs}" but TLS is off`, 'set tls.certfile and tls.keyfile');
+  if (ca_certs && cert_reqs === 'none')
+    warn('/tls/ca_certs', 'tls.ca_certs', 'has no effect while tls.cert_reqs is "none"', 'set tls.cert_reqs to "optional" or "required"');
+  if (s.max_requests_jitter > 0 && s.max_requests === 0)
+    warn('/max_requests_jitter', 'max_requests_jitter', 'has no effect while max_requests is 0', 'set max_requests to recycle workers');
+
+  const seen = new Set<string>();
+  s.bind.forEach((address, i) => {
+    if (seen.has(address)) error(`/bind/${i}`, `bind[${i}]`, `${JSON.stringify(address)} is listed twice`);
+    seen.add(address);
+  });
+  return issues;
+}
