@@ -1,0 +1,85 @@
+import { Command, CommanderError } from 'commander';
+import { ERROR_CODES, TsicornError } from '../errors.js';
+import { addSettingFlags } from './flags.js';
+
+const VERSION = '0.1.0';
+
+/** The config file a command reads: `[FILE]` or `-c FILE`, else ./server.yaml. */
+function configFile(positional: string | undefined, opts: { config?: string }): string {
+  return positional ?? opts.config ?? 'server.yaml';
+}
+
+/** Commands import their modules lazily so that `check-config`, run before every deploy, starts fast. */
+function buildProgram(): Command {
+  const program = new Command('tsicorn')
+    .description('A Gunicorn-class application server for Node.js, driven by one server.yaml.')
+    .version(VERSION, '-v, --version')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+
+  const check = program
+    .command('check-config')
+    .description('Validate a config file (exit 0 valid, 1 invalid, 2 unreadable); errors print as FILE:LINE:COL')
+    .argument('[file]', 'config file (YAML or JSON)', undefined)
+    .option('-c, --config <file>', 'config file (default ./server.yaml)')
+    .option('--json', 'print the result as JSON (for CI)', false)
+    .option('--app', 'also import the app in a throw-away process and report its interface', false);
+  const checkFlags = addSettingFlags(check);
+  check.action(async (file: string | undefined, opts) => {
+    const { checkConfig } = await import('./commands/check-config.js');
+    process.exitCode = await checkConfig({ file: configFile(file, opts), json: opts.json, app: opts.app, flags: checkFlags(opts) });
+  });
+
+  const print = program
+    .command('print-config')
+    .description('Print the fully resolved config: defaults < file < TSICORN_* environment < flags')
+    .argument('[file]', 'config file (YAML or JSON)')
+    .option('-c, --config <file>', 'config file (default ./server.yaml)')
+    .option('--json', 'print JSON instead of YAML', false);
+  const printFlags = addSettingFlags(print);
+  print.action(async (file: string | undefined, opts) => {
+    const { printConfig } = await import('./commands/print-config.js');
+    process.exitCode = printConfig({ file: configFile(file, opts), json: opts.json, flags: printFlags(opts) });
+  });
+
+  program
+    .command('schema')
+    .description('Print the JSON Schema of server.yaml (for editors and SchemaStore)')
+    .action(async () => {
+      const { readFileSync } = await import('node:fs');
+      const { SCHEMA_PATH } = await import('../config/schema.js');
+      process.stdout.write(readFileSync(SCHEMA_PATH, 'utf8'));
+    });
+
+  program
+    .command('init')
+    .description('Write a commented server.yaml that lists every setting with its default')
+    .argument('[file]', 'file to write', 'server.yaml')
+    .option('--app <module>', 'the app to serve', 'app.js')
+    .option('-f, --force', 'overwrite an existing file', false)
+    .action(async (file: string, opts) => {
+      const { init } = await import('./commands/init.js');
+      process.exitCode = init({ file, app: opts.app, force: opts.force });
+    });
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end with exit code 0; everything else is a usage error.
+      process.exitCode = err.exitCode === 0 ? 0 : ERROR_CODES.TSI_ERR_USAGE.exit;
+      return;
+    }
+    if (err instanceof TsicornError) {
+      process.stderr.write(`tsicorn: ${err.message} (${err.code})\n`);
+      process.exitCode = err.exitCode;
+      return;
+    }
+    throw err;
+  }
+}
+
+await main(process.argv);
