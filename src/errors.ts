@@ -21,6 +21,16 @@ export const ERROR_CODES = {
   TSI_WARN_CONFIG_UNKNOWN_ENV: { exit: 0, summary: 'A TSICORN_* environment variable that names no setting; it is ignored.' },
   TSI_WARN_CONFIG_UNUSED: { exit: 0, summary: 'A setting that has no effect with the other settings given.' },
   TSI_ERR_INIT_EXISTS: { exit: 1, summary: '`tsicorn init` would overwrite an existing file (use --force).' },
+  TSI_ERR_BIND: { exit: 1, summary: 'A listener cannot be opened (address in use, privileged port, bad socket path or fd).' },
+  TSI_ERR_PIDFILE: { exit: 1, summary: 'The pidfile names another running process, or cannot be written.' },
+  TSI_ERR_WORKER_BOOT: {
+    exit: 3,
+    summary: 'At start-up the workers did not become ready (the app crashed while starting or exceeded boot_timeout).',
+  },
+  TSI_ERR_APP_LOAD: {
+    exit: 4,
+    summary: 'At start-up the app could not be imported or has no usable interface; its error and stack are logged.',
+  },
   TSI_ERR_APP_PROBE: { exit: 1, summary: '`check-config --app`: the app could not be imported or has no usable interface.' },
 } as const;
 

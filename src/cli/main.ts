@@ -17,6 +17,20 @@ function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
 
+  const serveCommand = program
+    .command('serve', { isDefault: true })
+    .description('Serve the app: the master binds the listeners and runs the workers (the default command)')
+    .argument('[app]', 'the app, module[:export] or module:factory() (overrides `app` in the config)')
+    .option('-c, --config <file>', 'config file (default ./server.yaml when it exists)');
+  const serveFlags = addSettingFlags(serveCommand);
+  serveCommand.action(async (app: string | undefined, opts) => {
+    const { SignalInbox } = await import('../master/signals.js');
+    const signals = new SignalInbox();
+    const { serve } = await import('./commands/serve.js');
+    const code = await serve({ config: opts.config, app, flags: serveFlags(opts), signals });
+    process.exit(code);
+  });
+
   const check = program
     .command('check-config')
     .description('Validate a config file (exit 0 valid, 1 invalid, 2 unreadable); errors print as FILE:LINE:COL')

@@ -1,0 +1,70 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Override } from '../../config/layers.js';
+import { loadConfig } from '../../config/load.js';
+import { TsicornError } from '../../errors.js';
+import { createServerLogger } from '../../log/logger.js';
+import { bindListeners, type Listener } from '../../master/listeners.js';
+import { Master } from '../../master/master.js';
+import { removePidfile, writePidfile } from '../../master/pidfile.js';
+import type { SignalInbox } from '../../master/signals.js';
+import { systemdListenFds } from '../../master/socket-activation.js';
+import { printIssues, printWarnings } from '../report.js';
+
+export interface ServeOptions {
+  /** -c FILE; else ./server.yaml when it exists; else flags alone (an app must be given). */
+  config: string | undefined;
+  app: string | undefined;
+  flags: Override[];
+  signals: SignalInbox;
+}
+
+/**
+ * `tsicorn [app] [-c FILE] [flags]`: load and validate the config exactly as check-config does,
+ * bind every listener, write the pidfile, and run the master until it stops. Returns the exit code.
+ */
+export async function serve(opts: ServeOptions): Promise<number> {
+  const file = opts.config ?? (existsSync('server.yaml') ? 'server.yaml' : null);
+  if (file === null && opts.app === undefined) {
+    throw new TsicornError(
+      'TSI_ERR_USAGE',
+      'no ./server.yaml here and no app given: run `tsicorn -c FILE`, `tsicorn app.js`, or `tsicorn init`',
+    );
+  }
+  const flags =
+    opts.app === undefined
+      ? opts.flags
+      : [{ pointer: '/app', text: opts.app, origin: { kind: 'cli', flag: 'APP' } } as Override, ...opts.flags];
+  const outcome = loadConfig({ file, flags });
+  if (!outcome.ok) {
+    printIssues(outcome, file);
+    return 1;
+  }
+  printWarnings(outcome.config.warnings);
+  const { settings, baseDir } = outcome.config;
+  const log = await createServerLogger(settings.log, baseDir, { component: 'master' });
+  process.title = `tsicorn: master [${settings.proc_name ?? settings.app}]`;
+  if (settings.umask !== null) process.umask(Number.parseInt(settings.umask, 8));
+
+  const activated = systemdListenFds();
+  let listeners: Listener[];
+  if (activated.length > 0 && !settings.bind.some((b) => b.startsWith('fd://'))) {
+    // Gunicorn's rule: under socket activation the sockets systemd passed are the listeners.
+    log.info({ fds: activated }, 'using the sockets passed by systemd; bind is ignored');
+    listeners = await bindListeners(activated.map((fd) => `fd://${fd}`));
+  } else {
+    listeners = await bindListeners(settings.bind);
+  }
+  const pidfile = settings.pidfile === null ? null : resolve(baseDir, settings.pidfile);
+  try {
+    if (pidfile) writePidfile(pidfile);
+    const master = new Master(outcome.config, listeners, log);
+    const failure = await master.run(opts.signals);
+    if (failure) throw failure;
+    return 0;
+  } finally {
+    for (const listener of listeners) listener.close();
+    if (pidfile) removePidfile(pidfile);
+    opts.signals.dispose();
+  }
+}

@@ -1,0 +1,66 @@
+import type { Settings } from '../config/settings.js';
+
+/**
+ * The typed protocol between the master (src/master/worker-handle.ts) and a worker
+ * (src/worker/main.ts). It is the only thing the two sides share: a closed union each way, checked
+ * at runtime on receipt because an IPC channel carries whatever the other side sent.
+ */
+
+/** A listener the worker inherits: `fd` is its descriptor number in the worker. */
+export interface InheritedListener {
+  fd: number;
+  /** The `bind` entry as written, for logs. */
+  address: string;
+}
+
+export type MasterMessage =
+  | {
+      type: 'boot';
+      id: number;
+      generation: number;
+      settings: Settings;
+      /** Directory relative paths in the settings are resolved against. */
+      baseDir: string;
+      listeners: InheritedListener[];
+      /** This worker's own max_requests, jitter applied (0 = never). */
+      maxRequests: number;
+    }
+  /** Retire: `graceful` drains within graceful_timeout, `quick` exits at once. */
+  | { type: 'stop'; mode: 'graceful' | 'quick'; reason: string };
+
+export type WorkerMessage =
+  | { type: 'ready'; interface: string; describe: string; bootMs: number }
+  /** The app failed to load; the worker exits right after. */
+  | { type: 'boot-failed'; message: string; stack?: string }
+  | { type: 'heartbeat'; requests: number; inflight: number }
+  /** The worker asks to be replaced (it keeps serving until told to stop). */
+  | { type: 'retire'; reason: RetireReason; detail?: string };
+
+export type RetireReason = 'max_requests' | 'uncaught_exception';
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null;
+}
+
+export function isMasterMessage(value: unknown): value is MasterMessage {
+  if (!isObject(value)) return false;
+  if (value.type === 'boot') return typeof value.id === 'number' && typeof value.generation === 'number' && isObject(value.settings);
+  if (value.type === 'stop') return value.mode === 'graceful' || value.mode === 'quick';
+  return false;
+}
+
+export function isWorkerMessage(value: unknown): value is WorkerMessage {
+  if (!isObject(value)) return false;
+  switch (value.type) {
+    case 'ready':
+      return typeof value.interface === 'string';
+    case 'boot-failed':
+      return typeof value.message === 'string';
+    case 'heartbeat':
+      return typeof value.requests === 'number' && typeof value.inflight === 'number';
+    case 'retire':
+      return value.reason === 'max_requests' || value.reason === 'uncaught_exception';
+    default:
+      return false;
+  }
+}

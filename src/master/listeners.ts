@@ -1,0 +1,138 @@
+import { lookup } from 'node:dns/promises';
+import { fstatSync, lstatSync, unlinkSync } from 'node:fs';
+import * as net from 'node:net';
+import { resolve } from 'node:path';
+import { getSystemErrorName } from 'node:util';
+import { type BindAddress, parseBindAddress } from '../config/bind-address.js';
+import { TsicornError } from '../errors.js';
+
+/** The bits of libuv's TCP/Pipe wrap the master uses. */
+interface ServerHandle {
+  fd: number;
+  close(): void;
+  getsockname?(out: Record<string, unknown>): number;
+}
+
+type CreateServerHandle = (address: string | null, port: number, addressType: number, fd?: number, flags?: number) => ServerHandle | number;
+// Node's cluster binds through this internal helper; it binds without listening or accepting,
+// which is what a master that hands the socket to its workers needs.
+const createServerHandle = (net as unknown as { _createServerHandle: CreateServerHandle })._createServerHandle;
+
+/** A socket the master owns and every worker inherits; it outlives all workers. */
+export interface Listener {
+  /** The `bind` entry as written. */
+  address: string;
+  /** What it is bound to, resolved (`127.0.0.1:41233` when port 0 was asked). */
+  bound: string;
+  fd: number;
+  close(): void;
+}
+
+function bindError(address: string, reason: string): TsicornError {
+  return new TsicornError('TSI_ERR_BIND', `cannot listen on ${address}: ${reason}`);
+}
+
+function errnoText(code: number): string {
+  const name = getSystemErrorName(code);
+  const explain: Record<string, string> = {
+    EADDRINUSE: 'address already in use (another server holds it)',
+    EACCES: 'permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)',
+    EADDRNOTAVAIL: 'address not available on this machine',
+    ENOENT: 'no such directory',
+  };
+  return explain[name] ? `${name}, ${explain[name]}` : name;
+}
+
+async function bindTcp(address: string, host: string, port: number): Promise<Listener> {
+  let ip: string | null = null;
+  let family = 4;
+  if (host !== '') {
+    try {
+      const found = await lookup(host);
+      ip = found.address;
+      family = found.family;
+    } catch (err) {
+      throw bindError(address, `cannot resolve ${host} (${(err as NodeJS.ErrnoException).code})`);
+    }
+  }
+  const handle = createServerHandle(ip, port, family, undefined, 0);
+  if (typeof handle === 'number') throw bindError(address, errnoText(handle));
+  const name: Record<string, unknown> = {};
+  handle.getsockname?.(name);
+  const boundHost = typeof name.address === 'string' ? name.address : (ip ?? '::');
+  const bound = `${boundHost.includes(':') ? `[${boundHost}]` : boundHost}:${String(name.port ?? port)}`;
+  return { address, bound, fd: handle.fd, close: () => handle.close() };
+}
+
+/** A socket file left by a dead server is removed; one a live server answers on is an error. */
+async function removeStaleSocket(address: string, path: string): Promise<void> {
+  let stat: ReturnType<typeof lstatSync>;
+  try {
+    stat = lstatSync(path);
+  } catch {
+    return;
+  }
+  if (!stat.isSocket()) throw bindError(address, `${path} exists and is not a socket`);
+  const alive = await new Promise<boolean>((done) => {
+    const probe = net.connect(path);
+    probe.once('connect', () => {
+      probe.destroy();
+      done(true);
+    });
+    probe.once('error', () => done(false));
+  });
+  if (alive) throw bindError(address, `another server is listening on ${path}`);
+  unlinkSync(path);
+}
+
+async function bindUnix(address: string, rawPath: string): Promise<Listener> {
+  const path = resolve(rawPath);
+  await removeStaleSocket(address, path);
+  const handle = createServerHandle(path, -1, -1, undefined, 0);
+  if (typeof handle === 'number') throw bindError(address, errnoText(handle));
+  return {
+    address,
+    bound: `unix:${path}`,
+    fd: handle.fd,
+    close: () => {
+      handle.close();
+      try {
+        unlinkSync(path);
+      } catch {
+        // Already gone: nothing to clean.
+      }
+    },
+  };
+}
+
+function adoptFd(address: string, fd: number): Listener {
+  let isSocket = false;
+  try {
+    isSocket = fstatSync(fd).isSocket();
+  } catch {
+    throw bindError(address, `fd ${fd} is not open (run under systemd socket activation, or pass the socket as fd ${fd})`);
+  }
+  if (!isSocket) throw bindError(address, `fd ${fd} is not a socket`);
+  return { address, bound: `fd://${fd}`, fd, close: () => {} };
+}
+
+/**
+ * Binds every `bind` entry, all or nothing: if one fails, those already bound are closed and the
+ * error names the address and the system's reason.
+ */
+export async function bindListeners(bind: readonly string[]): Promise<Listener[]> {
+  const listeners: Listener[] = [];
+  try {
+    for (const address of bind) {
+      const parsed: BindAddress | null = parseBindAddress(address);
+      if (!parsed) throw bindError(address, 'not a bind address');
+      if (parsed.kind === 'tcp') listeners.push(await bindTcp(address, parsed.host, parsed.port));
+      else if (parsed.kind === 'unix') listeners.push(await bindUnix(address, parsed.path));
+      else listeners.push(adoptFd(address, parsed.fd));
+    }
+  } catch (err) {
+    for (const listener of listeners) listener.close();
+    throw err;
+  }
+  return listeners;
+}

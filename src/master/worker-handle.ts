@@ -1,0 +1,87 @@
+import { type ChildProcess, fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { isWorkerMessage, type MasterMessage, type WorkerMessage } from '../ipc/messages.js';
+
+const WORKER_MAIN = fileURLToPath(new URL('../worker/main.js', import.meta.url));
+
+export type WorkerState = 'booting' | 'ready' | 'retiring' | 'exited';
+
+/** Why a worker left or is leaving: the `reason` label of logs and metrics. */
+export type ExitReason = 'exit' | 'timeout' | 'max_requests' | 'uncaught_exception' | 'reload' | 'scale' | 'shutdown' | 'boot_timeout';
+
+export interface WorkerEvents {
+  message(worker: WorkerHandle, message: WorkerMessage): void;
+  exit(worker: WorkerHandle, code: number | null, signal: NodeJS.Signals | null): void;
+}
+
+export interface SpawnOptions {
+  id: number;
+  generation: number;
+  env: NodeJS.ProcessEnv;
+  /** Listener descriptors in the master; the worker sees them as fds 4, 5, ... */
+  fds: number[];
+}
+
+/**
+ * The master's view of one worker process (its counterpart is src/worker/main.ts): pid,
+ * generation, lifecycle state and the last facts it reported. Events from the child are handed
+ * to the master's queue, never acted on here.
+ */
+export class WorkerHandle {
+  readonly id: number;
+  readonly generation: number;
+  readonly spawnedAt = Date.now();
+  state: WorkerState = 'booting';
+  readyAt = 0;
+  lastHeartbeat = Date.now();
+  requests = 0;
+  inflight = 0;
+  /** Set when the worker should be replaced; it serves on until its replacement is ready. */
+  replaceReason: ExitReason | null = null;
+  retireReason: ExitReason | null = null;
+  retiringSince = 0;
+  private readonly child: ChildProcess;
+
+  constructor(opts: SpawnOptions, events: WorkerEvents) {
+    this.id = opts.id;
+    this.generation = opts.generation;
+    this.child = fork(WORKER_MAIN, [], {
+      env: opts.env,
+      stdio: ['inherit', 'inherit', 'inherit', 'ipc', ...opts.fds],
+      serialization: 'json',
+    });
+    this.child.on('message', (message: unknown) => {
+      if (isWorkerMessage(message)) events.message(this, message);
+    });
+    this.child.once('exit', (code, signal) => {
+      this.state = 'exited';
+      events.exit(this, code, signal);
+    });
+    // A send to a worker that just died fails with EPIPE; its exit event tells the story.
+    this.child.on('error', () => {});
+  }
+
+  get pid(): number {
+    return this.child.pid ?? 0;
+  }
+
+  send(message: MasterMessage): void {
+    if (this.child.connected) this.child.send(message);
+  }
+
+  /** Graceful retirement: the worker drains; the master SIGKILLs it after graceful_timeout. */
+  retire(reason: ExitReason, mode: 'graceful' | 'quick' = 'graceful'): void {
+    if (this.state === 'retiring' || this.state === 'exited') return;
+    const wasBooting = this.state === 'booting';
+    this.state = 'retiring';
+    this.retireReason = reason;
+    this.retiringSince = Date.now();
+    // A booting worker has no server to drain yet: SIGTERM ends it at once.
+    if (this.child.connected && !wasBooting) this.send({ type: 'stop', mode, reason });
+    else this.kill('SIGTERM');
+  }
+
+  kill(signal: NodeJS.Signals): void {
+    if (this.state !== 'exited') this.child.kill(signal);
+  }
+}

@@ -1,0 +1,53 @@
+import type { Server as HttpServer } from 'node:http';
+import { Server as NetServer } from 'node:net';
+import type { ConnectionTracker } from './connections.js';
+import type { RequestCounters } from './request-pipeline.js';
+
+export interface DrainOptions {
+  servers: HttpServer[];
+  tracker: ConnectionTracker;
+  counters: RequestCounters;
+  /** Hard deadline: after it, whatever is still open is cut. */
+  gracefulMs: number;
+  /** How long a socket must stay idle before the drain closes it. */
+  idleGraceMs: number;
+  onDone: (forced: boolean) => void;
+}
+
+const SWEEP_MS = 50;
+
+/**
+ * Retires a worker without dropping a request: stop accepting (the master's socket stays open,
+ * so other workers take new connections), mark every response still to be written
+ * `Connection: close`, close sockets once idle for `idleGraceMs`, and finish when nothing is
+ * open — or cut everything at `gracefulMs`.
+ */
+export class Drain {
+  private sweep: NodeJS.Timeout | undefined;
+  private deadline: NodeJS.Timeout | undefined;
+
+  constructor(private readonly opts: DrainOptions) {}
+
+  start(): void {
+    const { servers, tracker, counters } = this.opts;
+    // net.Server's close, not http.Server's: the latter also reaps idle keep-alive sockets at once.
+    for (const server of servers) NetServer.prototype.close.call(server);
+    for (const res of counters.open) if (!res.headersSent) res.setHeader('connection', 'close');
+    tracker.restartIdleClocks(Date.now());
+    this.sweep = setInterval(() => this.check(), SWEEP_MS);
+    this.deadline = setTimeout(() => this.finish(true), this.opts.gracefulMs);
+    this.check();
+  }
+
+  private check(): void {
+    const open = this.opts.tracker.closeIdle(this.opts.idleGraceMs, Date.now());
+    if (open === 0 && this.opts.counters.inflight === 0) this.finish(false);
+  }
+
+  private finish(forced: boolean): void {
+    clearInterval(this.sweep);
+    clearTimeout(this.deadline);
+    if (forced) this.opts.tracker.destroyAll();
+    this.opts.onDone(forced);
+  }
+}

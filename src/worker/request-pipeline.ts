@@ -1,0 +1,91 @@
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import { getRequestListener } from '@hono/node-server';
+import type { Logger } from '../log/logger.js';
+import type { LoadedApp } from './app-loader.js';
+import type { ConnectionTracker } from './connections.js';
+
+type AnyListener = (req: IncomingMessage, res: ServerResponse) => unknown;
+
+/** Turns any app interface into one Node request listener (fetch handlers through Hono's adapter). */
+export function appListener(app: LoadedApp, log: Logger): AnyListener {
+  switch (app.kind) {
+    case 'fetch':
+      // Streams bodies both ways; errors thrown by the handler become a 500 here.
+      return getRequestListener(app.fetch, {
+        errorHandler: (err) => {
+          log.error({ err }, 'request handler failed');
+          return new Response('Internal Server Error\n', { status: 500, headers: { 'content-type': 'text/plain' } });
+        },
+      }) as AnyListener;
+    case 'koa':
+    case 'node':
+      return app.listener as AnyListener;
+    case 'server': {
+      // An app-owned http.Server (e.g. Fastify's `app.server`): serve through its own listeners.
+      const listeners = app.server.listeners('request') as RequestListener[];
+      const [only] = listeners;
+      if (listeners.length === 1 && only) return only as AnyListener;
+      return (req, res) => {
+        for (const listener of listeners) listener.call(app.server, req, res);
+      };
+    }
+  }
+}
+
+export interface RequestCounters {
+  requests: number;
+  inflight: number;
+  /** Responses not yet closed: a drain marks those without headers `Connection: close`. */
+  open: Set<ServerResponse>;
+}
+
+export interface PipelineOptions {
+  listener: AnyListener;
+  tracker: ConnectionTracker;
+  counters: RequestCounters;
+  log: Logger;
+  /** True once the worker drains: every further response closes its connection. */
+  isDraining: () => boolean;
+  /** Called after each request is counted (max_requests). */
+  onRequest: (count: number) => void;
+}
+
+/**
+ * Wraps the app's listener with what every request needs: counting for heartbeats and
+ * max_requests, connection tracking for the drain, and a 500 instead of a dead worker when the
+ * handler throws or its promise rejects (bare Node would crash on a synchronous throw).
+ */
+export function requestPipeline(opts: PipelineOptions): RequestListener {
+  const { listener, tracker, counters, log } = opts;
+  const fail = (err: unknown, req: IncomingMessage, res: ServerResponse) => {
+    log.error({ err, method: req.method, url: req.url }, 'request handler failed');
+    if (!res.headersSent) {
+      res.writeHead(500, { 'content-type': 'text/plain', connection: 'close' });
+      res.end('Internal Server Error\n');
+    } else {
+      res.destroy();
+    }
+  };
+  return (req, res) => {
+    counters.requests++;
+    counters.inflight++;
+    const socket = req.socket;
+    tracker.requestStarted(socket);
+    counters.open.add(res);
+    res.once('close', () => {
+      counters.inflight--;
+      counters.open.delete(res);
+      tracker.requestEnded(socket);
+    });
+    if (opts.isDraining()) res.setHeader('connection', 'close');
+    try {
+      const out = listener(req, res);
+      if (out !== null && typeof out === 'object' && typeof (out as Promise<unknown>).then === 'function') {
+        (out as Promise<unknown>).then(undefined, (err: unknown) => fail(err, req, res));
+      }
+    } catch (err) {
+      fail(err, req, res);
+    }
+    opts.onRequest(counters.requests);
+  };
+}

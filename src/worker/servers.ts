@@ -1,0 +1,51 @@
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer, type Server as HttpServer, type RequestListener } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { resolve } from 'node:path';
+import type { Settings } from '../config/settings.js';
+import type { InheritedListener } from '../ipc/messages.js';
+
+function tlsOptions(settings: Settings, baseDir: string) {
+  const { tls } = settings;
+  if (!tls.certfile || !tls.keyfile) return null;
+  const read = (path: string) => readFileSync(resolve(baseDir, path));
+  return {
+    cert: read(tls.certfile),
+    key: read(tls.keyfile),
+    ...(tls.ca_certs ? { ca: read(tls.ca_certs) } : {}),
+    requestCert: tls.cert_reqs !== 'none',
+    rejectUnauthorized: tls.cert_reqs === 'required',
+    minVersion: tls.min_version,
+    ciphers: tls.ciphers,
+  };
+}
+
+/**
+ * One HTTP(S) server for one inherited listener (a Node server listens on one handle), with the
+ * timeouts and limits from the settings.
+ */
+export function buildServer(settings: Settings, baseDir: string, listener: RequestListener): HttpServer {
+  const options = {
+    keepAliveTimeout: settings.keepalive * 1000,
+    headersTimeout: settings.headers_timeout * 1000,
+    requestTimeout: settings.request_timeout * 1000,
+  };
+  const tls = tlsOptions(settings, baseDir);
+  const server = tls ? createHttpsServer({ ...options, ...tls }, listener) : createHttpServer(options, listener);
+  server.keepAliveTimeout = options.keepAliveTimeout;
+  server.maxHeadersCount = settings.limit_request_fields;
+  server.maxConnections = settings.worker_connections;
+  return server;
+}
+
+/** Accepts on the inherited descriptor; resolves when listening, rejects with the system error. */
+export function listenOnInherited(server: HttpServer, inherited: InheritedListener, backlog: number): Promise<void> {
+  return new Promise((resolvePromise, reject) => {
+    const onError = (err: Error) => reject(Object.assign(err, { message: `${inherited.address}: ${err.message}` }));
+    server.once('error', onError);
+    server.listen({ fd: inherited.fd, backlog }, () => {
+      server.off('error', onError);
+      resolvePromise();
+    });
+  });
+}
