@@ -232,10 +232,12 @@ export class Master {
           code4 ? `the app failed to load: ${why}` : `a worker failed to start: ${why}`,
         ),
       );
+    } else if (killedFor === 'timeout') {
+      this.log.warn({ ...facts, reason: 'timeout' }, 'worker exited');
     } else if (this.state === 'running') {
       const crashed = worker.readyAt === 0 || now - worker.spawnedAt < CRASH_WINDOW_MS;
-      if (killedFor !== 'timeout') this.log.error({ ...facts, reason: killedFor ?? 'exit' }, 'worker died');
-      if (crashed && killedFor !== 'timeout') {
+      this.log.error({ ...facts, reason: killedFor ?? 'exit' }, 'worker died');
+      if (crashed) {
         const delayMs = this.backoff.recordCrash(now);
         this.log.warn({ delayMs, failures: this.backoff.consecutiveFailures }, 'worker crashed soon after start; backing off');
       }

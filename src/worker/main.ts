@@ -39,15 +39,17 @@ function sendThenExit(message: WorkerMessage, code: number): never {
 
 function waitForBoot(): Promise<Boot> {
   return new Promise((resolvePromise) => {
+    // With no master (IPC gone before boot), there is nothing to serve for.
+    const onDisconnect = () => process.exit(0);
     const onMessage = (message: unknown) => {
       if (isMasterMessage(message) && message.type === 'boot') {
         process.off('message', onMessage);
+        process.off('disconnect', onDisconnect);
         resolvePromise(message);
       }
     };
     process.on('message', onMessage);
-    // With no master (IPC gone before boot), there is nothing to serve for.
-    process.once('disconnect', () => process.exit(0));
+    process.once('disconnect', onDisconnect);
   });
 }
 

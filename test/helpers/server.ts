@@ -1,0 +1,231 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import type { TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+export const BIN = join(ROOT, 'bin', 'tsicorn');
+export const FIXTURE_APPS = join(ROOT, 'test', 'fixtures', 'apps');
+
+export type LogLine = Record<string, unknown> & { msg: string; pid: number; component?: string };
+
+/** The environment a test's server runs with: the machine's, minus anything that would change settings. */
+export function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env))
+    if (!k.startsWith('TSICORN_') && !k.startsWith('LISTEN_') && k !== 'WEB_CONCURRENCY') env[k] = v;
+  return { ...env, ...extra };
+}
+
+/** A temporary directory removed when the test ends. */
+export function tempDir(t: TestContext, files: Record<string, string> = {}): string {
+  const dir = mkdtempSync(join(tmpdir(), 'tsicorn-test-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  for (const [name, text] of Object.entries(files)) {
+    mkdirSync(dirname(join(dir, name)), { recursive: true });
+    writeFileSync(join(dir, name), text);
+  }
+  return dir;
+}
+
+export interface StartOptions {
+  /** Files written into the temp dir first (server.yaml, apps). */
+  files?: Record<string, string>;
+  /** Arguments after `bin/tsicorn`; default `-c server.yaml`. */
+  args?: string[];
+  env?: NodeJS.ProcessEnv;
+  /** Wait for "server ready" (default true). */
+  waitReady?: boolean;
+  /** Run in this directory instead of a fresh temp dir. */
+  cwd?: string;
+  /** Extra stdio entries (fds passed to the master, e.g. a socket for fd://3). */
+  stdio?: ('pipe' | 'ignore' | 'inherit' | number)[];
+  /** Command to run instead of node bin/tsicorn (e.g. systemd-socket-activate); BIN args follow. */
+  wrapper?: string[];
+}
+
+/** A running `bin/tsicorn` whose JSON log lines (stderr) are parsed as they come. */
+export class RunningServer {
+  readonly logs: LogLine[] = [];
+  readonly stdout: string[] = [];
+  readonly stderrText: string[] = [];
+  private readonly waiters = new Set<() => void>();
+  exitCode: number | null = null;
+  exitSignal: NodeJS.Signals | null = null;
+  readonly exited: Promise<void>;
+
+  constructor(
+    readonly child: ChildProcess,
+    readonly dir: string,
+  ) {
+    let buffer = '';
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+      buffer += chunk;
+      for (let nl = buffer.indexOf('\n'); nl >= 0; nl = buffer.indexOf('\n')) {
+        const line = buffer.slice(0, nl);
+        buffer = buffer.slice(nl + 1);
+        this.stderrText.push(line);
+        try {
+          this.logs.push(JSON.parse(line) as LogLine);
+        } catch {
+          // Not a log line (a config error, the app's own output).
+        }
+      }
+      this.wake();
+    });
+    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+      this.stdout.push(chunk);
+      this.wake();
+    });
+    this.exited = new Promise((done) => {
+      child.once('exit', (code, signal) => {
+        this.exitCode = code;
+        this.exitSignal = signal;
+        this.wake();
+        done();
+      });
+    });
+  }
+
+  get pid(): number {
+    return this.child.pid ?? 0;
+  }
+
+  private wake(): void {
+    for (const w of this.waiters) w();
+  }
+
+  /** Resolves when `check` returns a truthy value (checked on every log line and exit), or rejects after `ms`. */
+  waitFor<T>(what: string, check: () => T | undefined | null | false, ms = 15_000): Promise<T> {
+    return new Promise((resolvePromise, reject) => {
+      const attempt = () => {
+        const value = check();
+        if (value) {
+          cleanup();
+          resolvePromise(value);
+          return true;
+        }
+        if (this.exitCode !== null || this.exitSignal !== null) {
+          cleanup();
+          reject(
+            new Error(
+              `the server exited (${this.exitSignal ?? this.exitCode}) while waiting for ${what}\n${this.stderrText.slice(-40).join('\n')}`,
+            ),
+          );
+          return true;
+        }
+        return false;
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`timed out after ${ms} ms waiting for ${what}\n--- server output ---\n${this.stderrText.slice(-40).join('\n')}`));
+      }, ms);
+      const cleanup = () => {
+        clearTimeout(timer);
+        this.waiters.delete(onWake);
+      };
+      const onWake = () => void attempt();
+      if (!attempt()) this.waiters.add(onWake);
+    });
+  }
+
+  /** The first log line (after index `from`) matching msg and fields. */
+  waitForLog(msg: string, fields: Record<string, unknown> = {}, ms = 15_000, from = 0): Promise<LogLine> {
+    return this.waitFor(`log "${msg}" ${JSON.stringify(fields)}`, () => this.findLog(msg, fields, from), ms);
+  }
+
+  findLog(msg: string, fields: Record<string, unknown> = {}, from = 0): LogLine | undefined {
+    return this.logs.slice(from).find((l) => l.msg === msg && Object.entries(fields).every(([k, v]) => l[k] === v));
+  }
+
+  countLogs(msg: string, fields: Record<string, unknown> = {}): number {
+    return this.logs.filter((l) => l.msg === msg && Object.entries(fields).every(([k, v]) => l[k] === v)).length;
+  }
+
+  waitForExit(ms = 15_000): Promise<number | null> {
+    return this.exited.then(
+      () => this.exitCode,
+      () => this.exitCode,
+    );
+  }
+
+  /** The worker pids currently ready, per the master's log. */
+  workerPids(): number[] {
+    const alive = new Map<number, number>();
+    for (const l of this.logs) {
+      if (l.component !== 'master') continue;
+      if (l.msg === 'worker ready') alive.set(l.worker as number, l.workerPid as number);
+      if (l.msg === 'worker exited' || l.msg === 'worker died') alive.delete(l.worker as number);
+    }
+    return [...alive.values()];
+  }
+
+  /** Base URL of the first listener from the "server ready" line. */
+  url(index = 0): string {
+    const ready = this.findLog('server ready');
+    const listeners = ready?.listeners as string[] | undefined;
+    const bound = listeners?.[index];
+    if (!bound) throw new Error('server not ready');
+    return `http://${bound}`;
+  }
+}
+
+/** Starts `bin/tsicorn` in a temp dir; the process is killed (with its workers) when the test ends. */
+export async function startServer(t: TestContext, opts: StartOptions = {}): Promise<RunningServer> {
+  const dir = opts.cwd ?? tempDir(t, opts.files);
+  const args = opts.args ?? ['-c', 'server.yaml'];
+  const command = opts.wrapper ? (opts.wrapper[0] ?? '') : process.execPath;
+  const argv = opts.wrapper ? [...opts.wrapper.slice(1), process.execPath, BIN, ...args] : [BIN, ...args];
+  const child = spawn(command, argv, {
+    cwd: dir,
+    env: cleanEnv({ TSICORN_LOG_FORMAT: 'json', ...opts.env }),
+    stdio: ['ignore', 'pipe', 'pipe', ...(opts.stdio ?? [])],
+    detached: true,
+  });
+  const server = new RunningServer(child, dir);
+  t.after(async () => {
+    // Kill the whole process group: the master and any worker it left.
+    if (server.exitCode === null && server.exitSignal === null) {
+      try {
+        process.kill(-server.pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
+    for (const pid of server.workerPids()) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
+  });
+  if (opts.waitReady !== false) await server.waitForLog('server ready');
+  return server;
+}
+
+/** Is a process alive? (signal 0 probes without sending anything). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Polls `check` every 25 ms until true or `ms` passes; for facts with no event (a pid gone). */
+export async function until(what: string, check: () => boolean, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** A small config (JSON, which is YAML too): the app, one loopback listener on a free port, 2 workers, and `extra`. */
+export function serverYaml(app: string, extra: Record<string, unknown> = {}): string {
+  return `${JSON.stringify({ app, bind: '127.0.0.1:0', workers: 2, ...extra }, null, 2)}\n`;
+}

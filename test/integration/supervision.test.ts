@@ -1,0 +1,114 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { load } from '../helpers/load.js';
+import { isAlive, ROOT, serverYaml, startServer, until } from '../helpers/server.js';
+
+const APP = join(ROOT, 'test', 'fixtures', 'serve', 'node-app.cjs');
+
+test('a SIGKILLed worker is replaced and the server keeps serving', { timeout: 30_000 }, async (t) => {
+  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP) } });
+  const [victim, other] = server.workerPids();
+  assert.ok(victim && other);
+  process.kill(victim, 'SIGKILL');
+  const died = await server.waitForLog('worker died', { workerPid: victim });
+  assert.equal(died.signal, 'SIGKILL');
+  await server.waitFor('a replacement worker', () => server.workerPids().length === 2 && !server.workerPids().includes(victim));
+  const result = await load(`${server.url()}/`, 40, 4);
+  assert.equal(result.ok, 40, result.errors.join('\n'));
+});
+
+test('a worker whose event loop blocks longer than timeout is killed and replaced', { timeout: 30_000 }, async (t) => {
+  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 1, timeout: 1 }) } });
+  const [blocked] = server.workerPids();
+  const hung = fetch(`${server.url()}/block?ms=60000`, { signal: AbortSignal.timeout(20_000) }).then(
+    (r) => r.status,
+    (e: Error) => e.name,
+  );
+  const timedOut = await server.waitForLog('worker timed out (event loop blocked); killing it', { workerPid: blocked });
+  assert.ok((timedOut.stalledMs as number) > 1000, `stalled ${timedOut.stalledMs} ms`);
+  assert.equal(timedOut.level, 'error');
+  const exited = await server.waitForLog('worker exited', { workerPid: blocked });
+  assert.equal(exited.reason, 'timeout');
+  assert.equal(exited.signal, 'SIGKILL');
+  await server.waitFor('a replacement worker', () => server.workerPids().length === 1 && server.workerPids()[0] !== blocked);
+  assert.equal((await fetch(`${server.url()}/`)).status, 200);
+  assert.notEqual(await hung, 200, 'the blocked request could not be answered');
+});
+
+test('max_requests recycles workers under concurrent load without a failed request', { timeout: 60_000 }, async (t) => {
+  const server = await startServer(t, {
+    files: { 'server.yaml': serverYaml(APP, { workers: 2, max_requests: 50, max_requests_jitter: 10 }) },
+  });
+  const result = await load(`${server.url()}/`, 1500, 8);
+  assert.deepEqual(result.errors, []);
+  assert.equal(result.ok, 1500);
+  // A worker serves on until its replacement is ready, so it may pass its limit under load;
+  // what matters is that workers are recycled and no request fails.
+  const recycled = server.countLogs('worker exited', { reason: 'max_requests' });
+  assert.ok(recycled >= 3, `only ${recycled} workers were recycled`);
+  assert.ok(result.pids.size >= 4, `answers came from ${result.pids.size} workers`);
+  assert.equal(server.countLogs('worker died'), 0);
+});
+
+test('SIGTERM lets an in-flight request finish, then the master exits 0', { timeout: 30_000 }, async (t) => {
+  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP) } });
+  const res = await fetch(`${server.url()}/slow-body?ms=1500`);
+  assert.equal(res.status, 200, 'headers are in: the request is in flight');
+  process.kill(server.pid, 'SIGTERM');
+  await server.waitForLog('stopping gracefully');
+  assert.equal(await res.text(), 'finished after 1500 ms');
+  assert.equal(await server.waitForExit(), 0);
+  assert.ok(server.findLog('stopped'));
+});
+
+test('SIGINT stops at once, without waiting for in-flight requests', { timeout: 30_000 }, async (t) => {
+  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP) } });
+  const res = await fetch(`${server.url()}/slow-body?ms=20000`);
+  const started = Date.now();
+  process.kill(server.pid, 'SIGINT');
+  await assert.rejects(res.text());
+  assert.equal(await server.waitForExit(), 0);
+  assert.ok(Date.now() - started < 5000, 'a quick stop does not wait for the slow request');
+});
+
+test('when the master is SIGKILLed, workers finish in-flight requests and exit', { timeout: 30_000 }, async (t) => {
+  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP) } });
+  const pids = server.workerPids();
+  assert.equal(pids.length, 2);
+  const res = await fetch(`${server.url()}/slow-body?ms=1000`);
+  process.kill(server.pid, 'SIGKILL');
+  assert.equal(await res.text(), 'finished after 1000 ms', 'the in-flight request was answered');
+  await until('every worker to exit', () => pids.every((pid) => !isAlive(pid)));
+});
+
+test('an app that crashes right after start is respawned with exponential back-off', { timeout: 30_000 }, async (t) => {
+  const server = await startServer(t, {
+    files: { 'server.yaml': serverYaml(join(ROOT, 'test', 'fixtures', 'serve', 'crash-later.mjs'), { workers: 1 }) },
+  });
+  await server.waitFor('three back-offs', () => server.countLogs('worker crashed soon after start; backing off') >= 3);
+  const delays = server.logs.filter((l) => l.msg === 'worker crashed soon after start; backing off').map((l) => l.delayMs);
+  assert.deepEqual(delays.slice(0, 3), [500, 1000, 2000]);
+  const died = server.findLog('worker died');
+  assert.equal(died?.code, 7, 'the log names the exit code');
+  // 3 crashes take ~0.3 s each plus 0.5 + 1 s of back-off: no fork loop.
+  assert.ok(server.countLogs('worker ready', { component: 'master' }) <= 4);
+});
+
+test('TTIN adds a worker and TTOU retires one', { timeout: 30_000 }, async (t) => {
+  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP) } });
+  process.kill(server.pid, 'SIGTTIN');
+  await server.waitForLog('worker count changed', { from: 2, to: 3 });
+  await server.waitFor('3 workers', () => server.workerPids().length === 3);
+  // Signals of one kind do not queue: wait for each to be handled before sending the next.
+  process.kill(server.pid, 'SIGTTOU');
+  await server.waitForLog('worker count changed', { from: 3, to: 2 });
+  process.kill(server.pid, 'SIGTTOU');
+  await server.waitFor('1 worker', () => server.workerPids().length === 1);
+  assert.equal(server.countLogs('worker exited', { reason: 'scale' }), 2);
+  process.kill(server.pid, 'SIGTTOU');
+  await server.waitFor('the TTOU at one worker', () => server.countLogs('signal received', { signal: 'SIGTTOU' }) === 3);
+  process.kill(server.pid, 'SIGTTIN');
+  await server.waitForLog('worker count changed', { from: 1, to: 2 });
+  assert.equal(server.countLogs('worker count changed', { to: 0 }), 0, 'never below one worker');
+});
