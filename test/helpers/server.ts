@@ -144,11 +144,13 @@ export class RunningServer {
     return this.logs.filter((l) => l.msg === msg && Object.entries(fields).every(([k, v]) => l[k] === v)).length;
   }
 
+  /** Resolves with the exit code, or rejects after `ms`. */
   waitForExit(ms = 15_000): Promise<number | null> {
-    return this.exited.then(
-      () => this.exitCode,
-      () => this.exitCode,
-    );
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`the server did not exit within ${ms} ms`)), ms);
+    });
+    return Promise.race([this.exited.then(() => this.exitCode), timeout]).finally(() => clearTimeout(timer));
   }
 
   /** The worker pids currently ready, per the master's log. */
