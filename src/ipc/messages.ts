@@ -6,9 +6,9 @@ import type { Settings } from '../config/settings.js';
  * at runtime on receipt because an IPC channel carries whatever the other side sent.
  */
 
-/** A listener the worker inherits: `fd` is its descriptor number in the worker. */
+/** A listener of the master: `fd` is its descriptor in the worker, or null under round-robin. */
 export interface InheritedListener {
-  fd: number;
+  fd: number | null;
   /** The `bind` entry as written, for logs. */
   address: string;
 }
@@ -21,10 +21,13 @@ export type MasterMessage =
       settings: Settings;
       /** Directory relative paths in the settings are resolved against. */
       baseDir: string;
+      /** One per master listener; under round-robin (fd null) connections arrive as `connection` messages. */
       listeners: InheritedListener[];
       /** This worker's own max_requests, jitter applied (0 = never). */
       maxRequests: number;
     }
+  /** balance: round-robin: an accepted connection for listener N comes with this message. */
+  | { type: 'connection'; listener: number }
   /** Retire: `graceful` drains within graceful_timeout, `quick` exits at once. */
   | { type: 'stop'; mode: 'graceful' | 'quick'; reason: string };
 
@@ -46,6 +49,7 @@ export function isMasterMessage(value: unknown): value is MasterMessage {
   if (!isObject(value)) return false;
   if (value.type === 'boot') return typeof value.id === 'number' && typeof value.generation === 'number' && isObject(value.settings);
   if (value.type === 'stop') return value.mode === 'graceful' || value.mode === 'quick';
+  if (value.type === 'connection') return typeof value.listener === 'number';
   return false;
 }
 

@@ -7,6 +7,7 @@ import type { WorkerMessage } from '../ipc/messages.js';
 import type { Logger } from '../log/logger.js';
 import { CrashBackoff } from './backoff.js';
 import type { Listener } from './listeners.js';
+import { RoundRobinBalancer } from './round-robin.js';
 import type { SignalInbox } from './signals.js';
 import { type ExitReason, WorkerHandle } from './worker-handle.js';
 
@@ -49,6 +50,7 @@ export class Master {
   private stopMode: 'graceful' | 'quick' = 'graceful';
   private failure: TsicornError | null = null;
   private finished: ((failure: TsicornError | null) => void) | null = null;
+  private balancer: RoundRobinBalancer | null = null;
 
   constructor(
     private readonly config: LoadedConfig,
@@ -69,6 +71,11 @@ export class Master {
     });
     signals.attach((signal) => this.enqueue({ type: 'signal', signal }));
     this.ticker = setInterval(() => this.enqueue({ type: 'tick' }), TICK_MS);
+    if (this.settings.balance === 'round-robin') {
+      this.balancer = new RoundRobinBalancer(this.listeners, this.settings.backlog, () =>
+        [...this.workers.values()].filter((w) => w.state === 'ready'),
+      );
+    }
     this.log.info({ workers: this.target, listeners: this.listeners.map((l) => l.bound), app: this.settings.app }, 'starting');
     for (let i = 0; i < this.target; i++) this.spawn();
     return done;
@@ -113,8 +120,10 @@ export class Master {
     const { settings } = this;
     const env: NodeJS.ProcessEnv = { ...process.env, UV_THREADPOOL_SIZE: String(settings.threads) };
     for (const [key, value] of Object.entries(settings.env)) if (value !== undefined) env[key] = String(value);
+    // Under round-robin the master accepts; workers get connections, not the listening sockets.
+    const fds = this.balancer ? [] : this.listeners.map((l) => l.fd);
     const worker = new WorkerHandle(
-      { id: this.nextId++, generation: this.generation, env, fds: this.listeners.map((l) => l.fd) },
+      { id: this.nextId++, generation: this.generation, env, fds },
       {
         message: (w, message) => this.enqueue({ type: 'worker-message', worker: w, message }),
         exit: (w, code, signal) => this.enqueue({ type: 'worker-exit', worker: w, code, signal }),
@@ -127,7 +136,7 @@ export class Master {
       generation: worker.generation,
       settings,
       baseDir: this.config.baseDir,
-      listeners: this.listeners.map((l, i) => ({ fd: 4 + i, address: l.bound })),
+      listeners: this.listeners.map((l, i) => ({ fd: this.balancer ? null : 4 + i, address: l.bound })),
       maxRequests: settings.max_requests > 0 ? settings.max_requests + jitter : 0,
     });
     this.workers.set(worker.id, worker);
@@ -182,6 +191,7 @@ export class Master {
         worker.readyAt = Date.now();
         worker.lastHeartbeat = worker.readyAt;
         this.log.info({ ...this.fields(worker), interface: message.interface, bootMs: message.bootMs }, 'worker ready');
+        this.balancer?.flush();
         if (this.state === 'booting' && this.countReady() >= this.target) {
           this.state = 'running';
           this.log.info({ workers: this.target, listeners: this.listeners.map((l) => l.bound), pid: process.pid }, 'server ready');
@@ -333,6 +343,7 @@ export class Master {
     if (this.state === 'halted') return;
     this.state = 'halted';
     clearInterval(this.ticker);
+    this.balancer?.close();
     for (const listener of this.listeners) listener.close();
     this.log.info({ error: this.failure?.code }, 'stopped');
     this.finished?.(this.failure);

@@ -69,6 +69,14 @@ export class WorkerHandle {
     if (this.child.connected) this.child.send(message);
   }
 
+  /** Hands an accepted connection to this worker (balance: round-robin); `onFail` if it cannot. */
+  sendConnection(listener: number, socket: import('node:net').Socket, onFail: () => void): void {
+    if (!this.child.connected || this.state !== 'ready') return onFail();
+    this.child.send({ type: 'connection', listener } satisfies MasterMessage, socket, { keepOpen: false }, (err) => {
+      if (err) onFail();
+    });
+  }
+
   /** Graceful retirement: the worker drains; the master SIGKILLs it after graceful_timeout. */
   retire(reason: ExitReason, mode: 'graceful' | 'quick' = 'graceful'): void {
     if (this.state === 'retiring' || this.state === 'exited') return;

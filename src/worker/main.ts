@@ -6,6 +6,7 @@
  */
 
 import type { Server as HttpServer } from 'node:http';
+import { Socket } from 'node:net';
 import { resolve } from 'node:path';
 import { isMasterMessage, type MasterMessage, type WorkerMessage } from '../ipc/messages.js';
 import { createServerLogger, type Logger } from '../log/logger.js';
@@ -92,6 +93,16 @@ class Worker {
     this.log.info({ interface: app.kind, app: settings.app, bootMs: Date.now() - startedAt }, 'worker ready');
   }
 
+  /** balance: round-robin: a connection the master accepted for listener `index`. */
+  accept(index: number, socket: Socket): void {
+    const server = this.servers[index];
+    if (!server || this.drain) {
+      socket.destroy();
+      return;
+    }
+    server.emit('connection', socket);
+  }
+
   private countRequest(count: number): void {
     const limit = this.boot.maxRequests;
     if (limit > 0 && count >= limit && !this.retireAsked) this.askToRetire('max_requests', `served ${count} requests`);
@@ -152,8 +163,10 @@ async function main(): Promise<void> {
     worker?.askToRetire('uncaught_exception', err.message);
     if (!worker) process.exit(1);
   });
-  process.on('message', (message: unknown) => {
-    if (isMasterMessage(message) && message.type === 'stop') worker?.stop(message.mode, message.reason);
+  process.on('message', (message: unknown, handle: unknown) => {
+    if (!isMasterMessage(message)) return;
+    if (message.type === 'stop') worker?.stop(message.mode, message.reason);
+    else if (message.type === 'connection' && handle instanceof Socket) worker?.accept(message.listener, handle);
   });
   // The master is gone (even SIGKILLed): finish what is in flight, then exit; never an orphan.
   process.on('disconnect', () => (worker ? worker.stop('graceful', 'master gone') : process.exit(0)));

@@ -40,10 +40,12 @@ export function buildServer(settings: Settings, baseDir: string, listener: Reque
 
 /** Accepts on the inherited descriptor; resolves when listening, rejects with the system error. */
 export function listenOnInherited(server: HttpServer, inherited: InheritedListener, backlog: number): Promise<void> {
+  const { fd } = inherited;
+  if (fd === null) return Promise.resolve();
   return new Promise((resolvePromise, reject) => {
     const onError = (err: Error) => reject(Object.assign(err, { message: `${inherited.address}: ${err.message}` }));
     server.once('error', onError);
-    server.listen({ fd: inherited.fd, backlog }, () => {
+    server.listen({ fd, backlog }, () => {
       server.off('error', onError);
       resolvePromise();
     });

@@ -112,3 +112,15 @@ test('TTIN adds a worker and TTOU retires one', { timeout: 30_000 }, async (t) =
   await server.waitForLog('worker count changed', { from: 1, to: 2 });
   assert.equal(server.countLogs('worker count changed', { to: 0 }), 0, 'never below one worker');
 });
+
+test('balance: round-robin hands connections to every worker and survives a worker dying', { timeout: 30_000 }, async (t) => {
+  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 2, balance: 'round-robin' }) } });
+  const first = await load(`${server.url()}/`, 40, 4);
+  assert.equal(first.ok, 40, first.errors.join('\n'));
+  assert.deepEqual([...first.pids].sort(), server.workerPids().sort(), 'both workers served');
+  const [victim] = server.workerPids();
+  process.kill(victim as number, 'SIGKILL');
+  await server.waitForLog('worker died', { workerPid: victim });
+  const second = await load(`${server.url()}/`, 40, 4);
+  assert.equal(second.ok, 40, second.errors.join('\n'));
+});
