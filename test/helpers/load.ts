@@ -8,13 +8,14 @@ export interface LoadResult {
 
 /**
  * Sends `total` GET requests to `url` with `concurrency` in flight (fetch keeps connections
- * alive), counting statuses and errors. Bounded by count; each request has its own timeout.
+ * alive), counting statuses and errors. Bounded by count (and ended early once `stop()` is
+ * true); each request has its own timeout.
  */
-export async function load(url: string, total: number, concurrency: number, timeoutMs = 10_000): Promise<LoadResult> {
+export async function load(url: string, total: number, concurrency: number, timeoutMs = 10_000, stop?: () => boolean): Promise<LoadResult> {
   const result: LoadResult = { ok: 0, statuses: new Map(), errors: [], pids: new Set() };
   let next = 0;
   const lane = async () => {
-    while (next < total) {
+    while (next < total && !stop?.()) {
       next++;
       try {
         const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
