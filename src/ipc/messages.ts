@@ -35,7 +35,8 @@ export type WorkerMessage =
   | { type: 'ready'; interface: string; describe: string; bootMs: number }
   /** The app failed to load; the worker exits right after. */
   | { type: 'boot-failed'; message: string; stack?: string }
-  | { type: 'heartbeat'; requests: number; inflight: number }
+  /** `oldest`: the longest-running request in flight (`GET /path`), for the timeout log. */
+  | { type: 'heartbeat'; requests: number; inflight: number; oldest?: string }
   /** The worker asks to be replaced (it keeps serving until told to stop). */
   | { type: 'retire'; reason: RetireReason; detail?: string };
 

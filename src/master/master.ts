@@ -205,6 +205,7 @@ export class Master {
         worker.lastHeartbeat = Date.now();
         worker.requests = message.requests;
         worker.inflight = message.inflight;
+        worker.oldestRequest = message.oldest;
         break;
       case 'retire':
         worker.replaceReason ??= message.reason;
@@ -271,7 +272,14 @@ export class Master {
       ) {
         this.killedFor.set(worker, 'timeout');
         this.log.error(
-          { ...this.fields(worker), stalledMs: now - worker.lastHeartbeat, timeout: s.timeout, inflight: worker.inflight },
+          {
+            ...this.fields(worker),
+            stalledMs: now - worker.lastHeartbeat,
+            timeout: s.timeout,
+            // As of its last heartbeat: a stall inside a long request shows up here.
+            inflight: worker.inflight,
+            oldestRequest: worker.oldestRequest,
+          },
           'worker timed out (event loop blocked); killing it',
         );
         worker.kill('SIGKILL');

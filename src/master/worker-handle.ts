@@ -36,6 +36,8 @@ export class WorkerHandle {
   lastHeartbeat = Date.now();
   requests = 0;
   inflight = 0;
+  /** The longest-running request in flight at the last heartbeat. */
+  oldestRequest: string | undefined;
   /** Set when the worker should be replaced; it serves on until its replacement is ready. */
   replaceReason: ExitReason | null = null;
   retireReason: ExitReason | null = null;

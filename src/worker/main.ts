@@ -85,12 +85,17 @@ class Worker {
       await listenOnInherited(server, inherited, settings.backlog);
     }
     const interval = Math.max(100, Math.min(1000, (settings.timeout * 1000) / 4 || 1000));
-    this.heartbeat = setInterval(
-      () => send({ type: 'heartbeat', requests: this.counters.requests, inflight: this.counters.inflight }),
-      interval,
-    );
+    this.heartbeat = setInterval(() => this.beat(), interval);
     send({ type: 'ready', interface: app.kind, describe: app.describe, bootMs: Date.now() - startedAt });
     this.log.info({ interface: app.kind, app: settings.app, bootMs: Date.now() - startedAt }, 'worker ready');
+  }
+
+  /** Once a heartbeat interval: counts, and the oldest request in flight (Sets keep insertion order). */
+  private beat(): void {
+    const { requests, inflight, open } = this.counters;
+    const first = open.values().next();
+    const req = first.done ? undefined : first.value.req;
+    send({ type: 'heartbeat', requests, inflight, ...(req ? { oldest: `${req.method} ${req.url}` } : {}) });
   }
 
   /** balance: round-robin: a connection the master accepted for listener `index`. */

@@ -21,13 +21,14 @@ test('a SIGKILLed worker is replaced and the server keeps serving', { timeout: 3
 test('a worker whose event loop blocks longer than timeout is killed and replaced', { timeout: 30_000 }, async (t) => {
   const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 1, timeout: 1 }) } });
   const [blocked] = server.workerPids();
-  const hung = fetch(`${server.url()}/block?ms=60000`, { signal: AbortSignal.timeout(20_000) }).then(
+  const hung = fetch(`${server.url()}/wait-then-block?wait=600`, { signal: AbortSignal.timeout(20_000) }).then(
     (r) => r.status,
     (e: Error) => e.name,
   );
   const timedOut = await server.waitForLog('worker timed out (event loop blocked); killing it', { workerPid: blocked });
   assert.ok((timedOut.stalledMs as number) > 1000, `stalled ${timedOut.stalledMs} ms`);
   assert.equal(timedOut.level, 'error');
+  assert.equal(timedOut.oldestRequest, 'GET /wait-then-block?wait=600', 'the log says what it was serving');
   const exited = await server.waitForLog('worker exited', { workerPid: blocked });
   assert.equal(exited.reason, 'timeout');
   assert.equal(exited.signal, 'SIGKILL');

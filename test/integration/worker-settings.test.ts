@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { realpathSync } from 'node:fs';
+import { once } from 'node:events';
+import { chmodSync, readFileSync, realpathSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { ROOT, serverYaml, startServer, tempDir } from '../helpers/server.js';
@@ -48,4 +50,45 @@ test('an invalid config stops start-up with the file:line:col errors and exit 1'
   const server = await startServer(t, { files: { 'server.yaml': 'app: app.js\nworkers: many\n' }, waitReady: false });
   assert.equal(await server.waitForExit(), 1);
   assert.match(server.stderrText.join('\n'), /^server\.yaml:2:10: workers: /m);
+});
+
+test('user and group: workers drop to them, the master keeps its rights', { timeout: 30_000 }, async (t) => {
+  if (process.getuid?.() !== 0) {
+    t.skip('needs root to change users');
+    return;
+  }
+  const uid = Number(execFileSync('id', ['-u', 'nobody'], { encoding: 'utf8' }));
+  const gid = Number(execFileSync('id', ['-g', 'nobody'], { encoding: 'utf8' }));
+  // The app must be readable by nobody: copy it into a temp dir opened up to everyone (the
+  // checkout may sit under a 0700 home directory).
+  const dir = tempDir(t, {
+    'server.yaml': serverYaml('app.mjs:create()', { user: 'nobody', group: gid }),
+    'app.mjs': readFileSync(ENV_APP, 'utf8'),
+  });
+  chmodSync(dir, 0o755);
+  const server = await startServer(t, { cwd: dir });
+  const body = (await (await fetch(`${server.url()}/`)).json()) as Record<string, unknown>;
+  assert.equal(body.uid, uid);
+  assert.equal(body.gid, gid);
+  const masterUid = execFileSync('ps', ['-o', 'uid=', '-p', String(server.pid)], { encoding: 'utf8' }).trim();
+  assert.equal(masterUid, '0');
+});
+
+test('keepalive: an idle keep-alive connection is closed after `keepalive` seconds', { timeout: 30_000 }, async (t) => {
+  const server = await startServer(t, {
+    files: { 'server.yaml': serverYaml(join(ROOT, 'test', 'fixtures', 'serve', 'node-app.cjs'), { keepalive: 1 }) },
+  });
+  const { port, hostname } = new URL(server.url());
+  const socket = connect(Number(port), hostname);
+  socket.write(`GET / HTTP/1.1\r\nHost: x\r\n\r\n`);
+  const started = Date.now();
+  let received = '';
+  socket.on('data', (d) => {
+    received += d.toString();
+  });
+  await once(socket, 'close');
+  const idleMs = Date.now() - started;
+  assert.match(received, /^HTTP\/1\.1 200 OK\r\n/);
+  assert.match(received, /Keep-Alive: timeout=1/i);
+  assert.ok(idleMs >= 900 && idleMs < 5000, `closed after ${idleMs} ms`);
 });
