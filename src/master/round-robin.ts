@@ -33,8 +33,8 @@ export class RoundRobinBalancer {
     }
     const worker = workers[this.next++ % workers.length] as WorkerHandle;
     worker.sendConnection(listener, socket, () => {
-      // The worker died between the choice and the send: try the next one.
-      if (!socket.destroyed) this.dispatch(socket, listener);
+      // The worker died between the choice and the send: the next ready worker takes it.
+      if (!socket.destroyed) this.waiting.push({ socket, listener });
     });
   }
 

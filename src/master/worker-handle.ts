@@ -73,7 +73,10 @@ export class WorkerHandle {
 
   /** Hands an accepted connection to this worker (balance: round-robin); `onFail` if it cannot. */
   sendConnection(listener: number, socket: import('node:net').Socket, onFail: () => void): void {
-    if (!this.child.connected || this.state !== 'ready') return onFail();
+    if (!this.child.connected || this.state !== 'ready') {
+      onFail();
+      return;
+    }
     this.child.send({ type: 'connection', listener } satisfies MasterMessage, socket, { keepOpen: false }, (err) => {
       if (err) onFail();
     });
