@@ -1,23 +1,33 @@
-import { randomInt } from 'node:crypto';
 import { availableParallelism } from 'node:os';
-import type { LoadedConfig } from '../config/load.js';
+import type { LoadedConfig, LoadOutcome } from '../config/load.js';
 import type { Settings } from '../config/settings.js';
 import { TsicornError } from '../errors.js';
 import type { WorkerMessage } from '../ipc/messages.js';
 import type { Logger } from '../log/logger.js';
 import { CrashBackoff } from './backoff.js';
-import type { Listener } from './listeners.js';
+import { bindListeners, type Listener } from './listeners.js';
+import { describeChange, diffListeners, planReload, type ReloadTrigger } from './reload.js';
 import { RoundRobinBalancer } from './round-robin.js';
 import type { SignalInbox } from './signals.js';
-import { type ExitReason, WorkerHandle } from './worker-handle.js';
+import type { WorkerHandle } from './worker-handle.js';
+import { type Generation, WorkerPool } from './worker-pool.js';
 
 type MasterEvent =
   | { type: 'signal'; signal: NodeJS.Signals }
   | { type: 'worker-message'; worker: WorkerHandle; message: WorkerMessage }
   | { type: 'worker-exit'; worker: WorkerHandle; code: number | null; signal: NodeJS.Signals | null }
+  | { type: 'reload'; trigger: ReloadTrigger }
+  | { type: 'rotate'; next: Generation; remove: Listener[]; startedAt: number }
   | { type: 'tick' };
 
-export type MasterState = 'booting' | 'running' | 'stopping' | 'halted';
+export type MasterState = 'booting' | 'running' | 'rotating' | 'stopping' | 'halted';
+
+interface Rotation {
+  next: Generation;
+  /** Listeners the new config dropped: closed once the old workers are gone. */
+  remove: Listener[];
+  startedAt: number;
+}
 
 const TICK_MS = 250;
 /** A worker that dies sooner than this after it started counts as a crash for the back-off. */
@@ -29,39 +39,65 @@ export function workerCount(setting: Settings['workers']): number {
   return setting === 'auto' ? availableParallelism() : setting;
 }
 
+export interface MasterOptions {
+  config: LoadedConfig;
+  listeners: Listener[];
+  log: Logger;
+  /** Loads the config again exactly as at start (same file, flags): what check-config runs. */
+  reloadConfig: () => LoadOutcome;
+  /** Under systemd socket activation the listeners are fixed: `bind` changes are ignored. */
+  bindFixed: boolean;
+  /** Called when a reloaded config becomes the running one (the watcher follows `reload.*`). */
+  onConfigApplied?: (config: LoadedConfig) => void;
+}
+
 /**
- * The master: one queue, one state machine (booting → running → stopping → halted). Signals,
- * worker messages and exits, and the tick only enqueue events; `handle` runs them one at a time,
- * so nothing acts inside a signal handler and no two decisions overlap. Its counterpart in each
- * child is src/worker/main.ts, reached through WorkerHandle.
+ * The master: one queue, one state machine (booting → running ⇄ rotating → stopping → halted).
+ * Signals, worker messages and exits, reload requests and the tick only enqueue events; `handle`
+ * runs them one at a time, so nothing acts inside a signal handler and no two decisions overlap.
+ * A reload asked for during a rotation is coalesced into one pending reload.
  */
 export class Master {
   private state: MasterState = 'booting';
   private readonly queue: MasterEvent[] = [];
   private scheduled = false;
-  private readonly workers = new Map<number, WorkerHandle>();
+  private readonly pool: WorkerPool;
   private readonly bootErrors = new Map<WorkerHandle, { message: string; stack?: string }>();
   private readonly killedFor = new Map<WorkerHandle, 'timeout' | 'boot_timeout'>();
-  private nextId = 1;
-  private generation = 1;
+  private current: Generation;
+  private rotation: Rotation | null = null;
+  private pendingReload: ReloadTrigger | null = null;
+  /** A reload is between its decision and its rotation (binding new listeners). */
+  private preparing = false;
+  private generations = 1;
   private target: number;
   private readonly backoff = new CrashBackoff();
   private ticker: NodeJS.Timeout | undefined;
   private stopMode: 'graceful' | 'quick' = 'graceful';
   private failure: TsicornError | null = null;
   private finished: ((failure: TsicornError | null) => void) | null = null;
-  private balancer: RoundRobinBalancer | null = null;
+  private readonly balancer: RoundRobinBalancer | null = null;
+  private readonly log: Logger;
 
-  constructor(
-    private readonly config: LoadedConfig,
-    private readonly listeners: Listener[],
-    private readonly log: Logger,
-  ) {
-    this.target = workerCount(config.settings.workers);
+  constructor(private readonly opts: MasterOptions) {
+    this.log = opts.log;
+    this.current = { number: 1, config: opts.config, listeners: opts.listeners };
+    this.target = workerCount(opts.config.settings.workers);
+    const roundRobin = opts.config.settings.balance === 'round-robin';
+    this.pool = new WorkerPool(
+      {
+        message: (worker, message) => this.enqueue({ type: 'worker-message', worker, message }),
+        exit: (worker, code, signal) => this.enqueue({ type: 'worker-exit', worker, code, signal }),
+      },
+      this.log,
+      roundRobin,
+    );
+    if (roundRobin) this.balancer = new RoundRobinBalancer(opts.listeners, opts.config.settings.backlog, () => this.pool.ready());
   }
 
-  private get settings(): Settings {
-    return this.config.settings;
+  /** The settings the master acts on: those of the generation now serving. */
+  get settings(): Settings {
+    return this.current.config.settings;
   }
 
   /** Runs until halted; resolves with null after a clean stop, or the error that ended start-up. */
@@ -71,14 +107,14 @@ export class Master {
     });
     signals.attach((signal) => this.enqueue({ type: 'signal', signal }));
     this.ticker = setInterval(() => this.enqueue({ type: 'tick' }), TICK_MS);
-    if (this.settings.balance === 'round-robin') {
-      this.balancer = new RoundRobinBalancer(this.listeners, this.settings.backlog, () =>
-        [...this.workers.values()].filter((w) => w.state === 'ready'),
-      );
-    }
-    this.log.info({ workers: this.target, listeners: this.listeners.map((l) => l.bound), app: this.settings.app }, 'starting');
-    for (let i = 0; i < this.target; i++) this.spawn();
+    this.log.info({ workers: this.target, listeners: this.current.listeners.map((l) => l.bound), app: this.settings.app }, 'starting');
+    for (let i = 0; i < this.target; i++) this.pool.spawn(this.current);
     return done;
+  }
+
+  /** For the file watcher and the control socket: ask for a reload through the queue. */
+  requestReload(trigger: ReloadTrigger): void {
+    this.enqueue({ type: 'reload', trigger });
   }
 
   private enqueue(event: MasterEvent): void {
@@ -87,9 +123,9 @@ export class Master {
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
-      for (let event = this.queue.shift(); event; event = this.queue.shift()) {
+      for (let next = this.queue.shift(); next; next = this.queue.shift()) {
         if (this.state === 'halted') return;
-        this.handle(event);
+        this.handle(next);
       }
     });
   }
@@ -105,43 +141,21 @@ export class Master {
       case 'worker-exit':
         this.onWorkerExit(event.worker, event.code, event.signal);
         break;
+      case 'reload':
+        this.onReload(event.trigger);
+        break;
+      case 'rotate':
+        this.startRotation(event.next, event.remove, event.startedAt);
+        break;
       case 'tick':
         this.onTick();
         break;
     }
-    if (this.state === 'running') this.manage();
+    this.manage();
   }
 
   private fields(worker: WorkerHandle) {
     return { worker: worker.id, workerPid: worker.pid, generation: worker.generation };
-  }
-
-  private spawn(): WorkerHandle {
-    const { settings } = this;
-    const env: NodeJS.ProcessEnv = { ...process.env, UV_THREADPOOL_SIZE: String(settings.threads) };
-    for (const [key, value] of Object.entries(settings.env)) if (value !== undefined) env[key] = String(value);
-    // Under round-robin the master accepts; workers get connections, not the listening sockets.
-    const fds = this.balancer ? [] : this.listeners.map((l) => l.fd);
-    const worker = new WorkerHandle(
-      { id: this.nextId++, generation: this.generation, env, fds },
-      {
-        message: (w, message) => this.enqueue({ type: 'worker-message', worker: w, message }),
-        exit: (w, code, signal) => this.enqueue({ type: 'worker-exit', worker: w, code, signal }),
-      },
-    );
-    const jitter = settings.max_requests > 0 && settings.max_requests_jitter > 0 ? randomInt(0, settings.max_requests_jitter + 1) : 0;
-    worker.send({
-      type: 'boot',
-      id: worker.id,
-      generation: worker.generation,
-      settings,
-      baseDir: this.config.baseDir,
-      listeners: this.listeners.map((l, i) => ({ fd: this.balancer ? null : 4 + i, address: l.bound })),
-      maxRequests: settings.max_requests > 0 ? settings.max_requests + jitter : 0,
-    });
-    this.workers.set(worker.id, worker);
-    this.log.debug(this.fields(worker), 'worker spawned');
-    return worker;
   }
 
   private onSignal(signal: NodeJS.Signals): void {
@@ -155,7 +169,7 @@ export class Master {
         this.stop('quick');
         break;
       case 'SIGHUP':
-        this.rotateAll('reload');
+        this.onReload({ source: 'signal' });
         break;
       case 'SIGTTIN':
         this.scale(this.target + 1);
@@ -170,17 +184,112 @@ export class Master {
   }
 
   private scale(to: number): void {
-    if (this.state !== 'running' || to < 1) return;
+    if ((this.state !== 'running' && this.state !== 'rotating') || to < 1) return;
     this.log.info({ from: this.target, to }, 'worker count changed');
     this.target = to;
   }
 
-  /** Marks every serving worker for replacement; new ones start now, old ones leave once covered. */
-  private rotateAll(reason: ExitReason): void {
-    if (this.state !== 'running') return;
-    this.generation++;
-    for (const worker of this.workers.values()) if (worker.state === 'booting' || worker.state === 'ready') worker.replaceReason ??= reason;
-    this.log.info({ generation: this.generation, reason }, 'rotating workers');
+  private onReload(trigger: ReloadTrigger): void {
+    if (this.state === 'stopping' || this.state === 'halted') return;
+    if (this.state !== 'running' || this.preparing) {
+      // Coalesced: one pending reload, run when this one ends (a HUP wins over a file event).
+      if (this.pendingReload?.source !== 'signal') this.pendingReload = trigger;
+      this.log.info({ trigger: trigger.source, state: this.state }, 'reload queued until the current one ends');
+      return;
+    }
+    const plan = planReload(this.current.config, this.opts.reloadConfig, trigger);
+    if (plan.kind === 'failed') {
+      this.log.error(
+        { trigger: trigger.source, path: trigger.path, errors: plan.errors },
+        'reload failed: config invalid; keeping the running config and workers',
+      );
+      for (const line of plan.errors) this.log.error({ trigger: trigger.source }, line);
+      return;
+    }
+    if (plan.kind === 'unchanged') {
+      this.log.info({ path: trigger.path }, 'config file saved without changes; nothing to do');
+      return;
+    }
+    this.log.info({ trigger: trigger.source, path: trigger.path, changes: plan.changes.map(describeChange) }, 'config reloaded');
+    for (const change of plan.needRestart) {
+      this.log.warn({ setting: change.name, change: describeChange(change) }, 'this change needs a master restart (USR2) to take effect');
+    }
+    const newTarget = workerCount(plan.config.settings.workers);
+    if (newTarget !== workerCount(this.settings.workers)) this.scale(newTarget);
+    this.log.level = plan.config.settings.log.level;
+    if (!plan.rotate) {
+      this.current = { ...this.current, config: plan.config };
+      this.opts.onConfigApplied?.(plan.config);
+      return;
+    }
+    const number = ++this.generations;
+    const startedAt = Date.now();
+    const bind = this.opts.bindFixed || this.balancer ? null : diffListeners(this.current.listeners, plan.config.settings.bind);
+    if (!bind || bind.add.length === 0) {
+      const listeners = bind ? [...bind.keep] : this.current.listeners;
+      this.startRotation({ number, config: plan.config, listeners }, bind?.remove ?? [], startedAt);
+      return;
+    }
+    // New listeners are bound before the rotation; a bind failure fails the reload.
+    this.preparing = true;
+    bindListeners(bind.add).then(
+      (added) => {
+        this.preparing = false;
+        const listeners = plan.config.settings.bind.map((b) => [...bind.keep, ...added].find((l) => l.address === b) as Listener);
+        this.enqueue({ type: 'rotate', next: { number, config: plan.config, listeners }, remove: bind.remove, startedAt });
+      },
+      (err: Error) => {
+        this.preparing = false;
+        this.log.error({ error: err.message }, 'reload failed: cannot open the new listeners; keeping the running config and workers');
+        this.runPendingReload();
+      },
+    );
+  }
+
+  private startRotation(next: Generation, remove: Listener[], startedAt: number): void {
+    if (this.state !== 'running') {
+      for (const listener of next.listeners) if (!this.current.listeners.includes(listener)) listener.close();
+      return;
+    }
+    this.state = 'rotating';
+    this.rotation = { next, remove, startedAt };
+    this.log.info({ generation: next.number, workers: this.target }, 'rotation started');
+  }
+
+  private finishRotation(): void {
+    const rotation = this.rotation;
+    if (!rotation) return;
+    this.current = rotation.next;
+    this.rotation = null;
+    this.state = 'running';
+    this.opts.onConfigApplied?.(rotation.next.config);
+    for (const listener of rotation.remove) listener.close();
+    this.log.info(
+      { generation: rotation.next.number, workers: this.target, durationMs: Date.now() - rotation.startedAt },
+      'rotation finished',
+    );
+    this.runPendingReload();
+  }
+
+  /** A new worker did not come up: stop the new generation, keep the old one serving. */
+  private abandonRotation(worker: WorkerHandle, why: string, stack: string | undefined): void {
+    const rotation = this.rotation;
+    if (!rotation) return;
+    this.rotation = null;
+    this.state = 'running';
+    this.pool.abandon(this.target, rotation.next.number);
+    for (const listener of rotation.next.listeners) if (!this.current.listeners.includes(listener)) listener.close();
+    this.log.error(
+      { ...this.fields(worker), error: why, stack, durationMs: Date.now() - rotation.startedAt },
+      'reload failed: a new worker did not start; the running workers keep serving',
+    );
+    this.runPendingReload();
+  }
+
+  private runPendingReload(): void {
+    const pending = this.pendingReload;
+    this.pendingReload = null;
+    if (pending) this.enqueue({ type: 'reload', trigger: pending });
   }
 
   private onWorkerMessage(worker: WorkerHandle, message: WorkerMessage): void {
@@ -192,9 +301,9 @@ export class Master {
         worker.lastHeartbeat = worker.readyAt;
         this.log.info({ ...this.fields(worker), interface: message.interface, bootMs: message.bootMs }, 'worker ready');
         this.balancer?.flush();
-        if (this.state === 'booting' && this.countReady() >= this.target) {
+        if (this.state === 'booting' && this.pool.ready().length >= this.target) {
           this.state = 'running';
-          this.log.info({ workers: this.target, listeners: this.listeners.map((l) => l.bound), pid: process.pid }, 'server ready');
+          this.log.info({ workers: this.target, listeners: this.current.listeners.map((l) => l.bound), pid: process.pid }, 'server ready');
         }
         break;
       case 'boot-failed':
@@ -214,52 +323,48 @@ export class Master {
     }
   }
 
-  private countReady(): number {
-    let n = 0;
-    for (const w of this.workers.values()) if (w.state === 'ready') n++;
-    return n;
-  }
-
   private onWorkerExit(worker: WorkerHandle, code: number | null, signal: NodeJS.Signals | null): void {
-    this.workers.delete(worker.id);
+    this.pool.remove(worker);
     const now = Date.now();
     const facts = { ...this.fields(worker), code, signal, uptimeMs: now - worker.spawnedAt };
     const bootError = this.bootErrors.get(worker);
     this.bootErrors.delete(worker);
     const killedFor = this.killedFor.get(worker);
     this.killedFor.delete(worker);
+    const why =
+      bootError?.message ??
+      (killedFor === 'boot_timeout' ? `not ready within boot_timeout (${this.settings.boot_timeout} s)` : `exit ${signal ?? code}`);
     if (worker.retireReason) {
       this.log.info({ ...facts, reason: worker.retireReason }, 'worker exited');
     } else if (this.state === 'booting') {
       // Never fork-loop at start-up: the first generation failing means the app is broken.
       this.log.error(facts, 'worker exited before the server was ready');
-      const why =
-        bootError?.message ??
-        (killedFor === 'boot_timeout' ? `not ready within boot_timeout (${this.settings.boot_timeout} s)` : `exit ${signal ?? code}`);
-      const code4 = code === 4 && bootError;
+      const appLoad = code === 4 && bootError !== undefined;
       this.fail(
         new TsicornError(
-          code4 ? 'TSI_ERR_APP_LOAD' : 'TSI_ERR_WORKER_BOOT',
-          code4 ? `the app failed to load: ${why}` : `a worker failed to start: ${why}`,
+          appLoad ? 'TSI_ERR_APP_LOAD' : 'TSI_ERR_WORKER_BOOT',
+          appLoad ? `the app failed to load: ${why}` : `a worker failed to start: ${why}`,
         ),
       );
+    } else if (this.rotation && worker.generation === this.rotation.next.number && worker.readyAt === 0) {
+      this.log.error(facts, 'new worker exited before it was ready');
+      this.abandonRotation(worker, why, bootError?.stack);
     } else if (killedFor === 'timeout') {
       this.log.warn({ ...facts, reason: 'timeout' }, 'worker exited');
-    } else if (this.state === 'running') {
-      const crashed = worker.readyAt === 0 || now - worker.spawnedAt < CRASH_WINDOW_MS;
+    } else if (this.state === 'running' || this.state === 'rotating') {
       this.log.error({ ...facts, reason: killedFor ?? 'exit' }, 'worker died');
-      if (crashed) {
+      if (worker.readyAt === 0 || now - worker.spawnedAt < CRASH_WINDOW_MS) {
         const delayMs = this.backoff.recordCrash(now);
         this.log.warn({ delayMs, failures: this.backoff.consecutiveFailures }, 'worker crashed soon after start; backing off');
       }
     }
-    if (this.state === 'stopping' && this.workers.size === 0) this.finish();
+    if (this.state === 'stopping' && this.pool.size === 0) this.finish();
   }
 
   private onTick(): void {
     const now = Date.now();
     const s = this.settings;
-    for (const worker of this.workers.values()) {
+    for (const worker of this.pool.all()) {
       if (worker.state === 'booting' && now - worker.spawnedAt > s.boot_timeout * 1000 && !this.killedFor.has(worker)) {
         this.killedFor.set(worker, 'boot_timeout');
         this.log.error({ ...this.fields(worker), bootTimeout: s.boot_timeout }, 'worker not ready within boot_timeout; killing it');
@@ -297,35 +402,16 @@ export class Master {
 
   /** True when every worker is ready and has been for the crash window: the app is healthy again. */
   private allSettled(now: number): boolean {
-    for (const w of this.workers.values()) if (w.state !== 'ready' || now - w.readyAt < CRASH_WINDOW_MS) return false;
-    return this.workers.size >= this.target;
+    const workers = this.pool.all();
+    return workers.length >= this.target && workers.every((w) => w.state === 'ready' && now - w.readyAt >= CRASH_WINDOW_MS);
   }
 
-  /**
-   * Brings the pool to `target` serving workers: spawns the missing (unless backing off), retires
-   * extras, and lets workers marked for replacement go only while the ready workers still cover
-   * the target — so capacity never dips during max_requests recycling or a rotation.
-   */
   private manage(): void {
-    const now = Date.now();
-    const live = [...this.workers.values()].filter((w) => w.state === 'booting' || w.state === 'ready');
-    const active = live.filter((w) => w.replaceReason === null);
-    const missing = this.target - active.length;
-    if (missing > 0 && this.backoff.canSpawn(now)) {
-      for (let i = 0; i < missing; i++) this.spawn();
-    } else if (missing < 0) {
-      // Booting extras first, then the oldest.
-      const extras = [...active].sort((a, b) => (a.state === b.state ? a.spawnedAt - b.spawnedAt : a.state === 'booting' ? -1 : 1));
-      for (const worker of extras.slice(0, -missing)) worker.retire('scale');
-    }
-    let spare = live.filter((w) => w.state === 'ready').length - this.target;
-    for (const worker of live) {
-      if (!worker.replaceReason) continue;
-      if (worker.state === 'booting') worker.retire(worker.replaceReason);
-      else if (spare > 0) {
-        worker.retire(worker.replaceReason);
-        spare--;
-      }
+    if (this.state === 'running') {
+      this.pool.manageSteady(this.target, this.current, this.backoff.canSpawn(Date.now()));
+    } else if (this.state === 'rotating' && this.rotation) {
+      const surge = this.rotation.next.config.settings.max_surge || this.target;
+      if (this.pool.manageRotation(this.target, this.rotation.next, surge, 'reload')) this.finishRotation();
     }
   }
 
@@ -336,15 +422,24 @@ export class Master {
 
   private stop(mode: 'graceful' | 'quick'): void {
     if (this.state === 'stopping' && (mode === 'graceful' || this.stopMode === 'quick')) return;
+    if (this.rotation)
+      for (const listener of this.rotation.next.listeners) if (!this.current.listeners.includes(listener)) listener.close();
+    this.rotation = null;
+    this.pendingReload = null;
     this.state = 'stopping';
     this.stopMode = mode;
-    this.log.info({ mode, workers: this.workers.size }, mode === 'graceful' ? 'stopping gracefully' : 'stopping now');
-    for (const worker of this.workers.values()) {
+    this.log.info({ mode, workers: this.pool.size }, mode === 'graceful' ? 'stopping gracefully' : 'stopping now');
+    for (const worker of this.pool.all()) {
       if (worker.state === 'retiring' && mode === 'quick') worker.send({ type: 'stop', mode, reason: 'shutdown' });
       worker.retire('shutdown', mode);
       if (mode === 'quick') worker.retiringSince = Date.now();
     }
-    if (this.workers.size === 0) this.finish();
+    if (this.pool.size === 0) this.finish();
+  }
+
+  /** The listeners the master holds now (serve closes them after the master halts). */
+  listeners(): Listener[] {
+    return this.current.listeners;
   }
 
   private finish(): void {
@@ -352,7 +447,7 @@ export class Master {
     this.state = 'halted';
     clearInterval(this.ticker);
     this.balancer?.close();
-    for (const listener of this.listeners) listener.close();
+    for (const listener of this.current.listeners) listener.close();
     this.log.info({ error: this.failure?.code }, 'stopped');
     this.finished?.(this.failure);
   }

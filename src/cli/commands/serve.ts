@@ -9,6 +9,7 @@ import { Master } from '../../master/master.js';
 import { removePidfile, writePidfile } from '../../master/pidfile.js';
 import type { SignalInbox } from '../../master/signals.js';
 import { systemdListenFds } from '../../master/socket-activation.js';
+import { ReloadWatcher, type WatchKind } from '../../master/watcher.js';
 import { printIssues, printWarnings } from '../report.js';
 
 export interface ServeOptions {
@@ -56,14 +57,33 @@ export async function serve(opts: ServeOptions): Promise<number> {
     listeners = await bindListeners(settings.bind);
   }
   const pidfile = settings.pidfile === null ? null : resolve(baseDir, settings.pidfile);
+  let watcher: ReloadWatcher | null = null;
+  let master: Master | null = null;
   try {
     if (pidfile) writePidfile(pidfile);
-    const master = new Master(outcome.config, listeners, log);
-    const failure = await master.run(opts.signals);
+    const running = new Master({
+      config: outcome.config,
+      listeners,
+      log,
+      reloadConfig: () => loadConfig({ file, flags }),
+      bindFixed: activated.length > 0,
+      onConfigApplied: (config) => {
+        if (JSON.stringify(config.settings.reload) === JSON.stringify(watched.settings.reload)) return;
+        watched = config;
+        void watcher?.close();
+        watcher = new ReloadWatcher(config, log, onFileChange);
+      },
+    });
+    master = running;
+    const onFileChange = (kind: WatchKind, path: string) => running.requestReload({ source: kind === 'config' ? 'watch' : 'code', path });
+    let watched = outcome.config;
+    watcher = new ReloadWatcher(outcome.config, log, onFileChange);
+    const failure = await running.run(opts.signals);
     if (failure) throw failure;
     return 0;
   } finally {
-    for (const listener of listeners) listener.close();
+    await watcher?.close();
+    for (const listener of master?.listeners() ?? listeners) listener.close();
     if (pidfile) removePidfile(pidfile);
     opts.signals.dispose();
   }

@@ -1,0 +1,79 @@
+import { resolve } from 'node:path';
+import { type FSWatcher, watch } from 'chokidar';
+import picomatch from 'picomatch';
+import type { LoadedConfig } from '../config/load.js';
+import type { Logger } from '../log/logger.js';
+
+export type WatchKind = 'config' | 'code';
+
+const CONFIG_DEBOUNCE_MS = 150;
+const CODE_DEBOUNCE_MS = 300;
+
+/**
+ * Watches what should trigger a reload: the config file (`reload.config`), and with
+ * `reload.code` the app's directory and `reload.extra_files`. Editors save in odd ways (rename
+ * over, truncate then write, several events per save), so events are debounced and a file that
+ * is deleted and re-created is picked up again. It only reports; the master decides.
+ */
+export class ReloadWatcher {
+  private readonly watchers: FSWatcher[] = [];
+  private readonly timers = new Map<WatchKind, NodeJS.Timeout>();
+
+  constructor(
+    config: LoadedConfig,
+    private readonly log: Logger,
+    private readonly onChange: (kind: WatchKind, path: string) => void,
+  ) {
+    const { settings, baseDir, file } = config;
+    if (settings.reload.config && file) {
+      const watcher = watch(file, { ignoreInitial: true, awaitWriteFinish: { stabilityThreshold: 60, pollInterval: 20 } });
+      watcher.on('all', (event, path) => {
+        if (event === 'unlink') this.log.warn({ path }, 'config file removed; serving on with the running config');
+        else this.debounce('config', path, CONFIG_DEBOUNCE_MS);
+      });
+      this.watchers.push(watcher);
+    }
+    if (settings.reload.code) {
+      const appDir = resolve(baseDir, settings.chdir);
+      const ignored = picomatch(
+        ['**/node_modules/**', '**/.git/**', ...settings.reload.ignore.map((p) => `**/${p}`), ...settings.reload.ignore],
+        {
+          dot: true,
+        },
+      );
+      const code = watch(appDir, {
+        ignoreInitial: true,
+        ignored: (path) => ignored(path) || /[/\\](node_modules|\.git)([/\\]|$)/.test(path),
+      });
+      code.on('all', (_event, path) => this.debounce('code', path, CODE_DEBOUNCE_MS));
+      this.watchers.push(code);
+      for (const glob of settings.reload.extra_files) {
+        const absolute = resolve(baseDir, glob);
+        const { base } = picomatch.scan(absolute);
+        const matches = picomatch(absolute, { dot: true });
+        const extra = watch(base, { ignoreInitial: true });
+        extra.on('all', (_event, path) => {
+          if (matches(path)) this.debounce('code', path, CODE_DEBOUNCE_MS);
+        });
+        this.watchers.push(extra);
+      }
+    }
+  }
+
+  private debounce(kind: WatchKind, path: string, ms: number): void {
+    clearTimeout(this.timers.get(kind));
+    this.timers.set(
+      kind,
+      setTimeout(() => {
+        this.timers.delete(kind);
+        this.onChange(kind, path);
+      }, ms),
+    );
+  }
+
+  async close(): Promise<void> {
+    for (const timer of this.timers.values()) clearTimeout(timer);
+    this.timers.clear();
+    await Promise.all(this.watchers.splice(0).map((w) => w.close()));
+  }
+}

@@ -1,0 +1,139 @@
+import { randomInt } from 'node:crypto';
+import type { LoadedConfig } from '../config/load.js';
+import type { Logger } from '../log/logger.js';
+import type { Listener } from './listeners.js';
+import { type ExitReason, type WorkerEvents, WorkerHandle } from './worker-handle.js';
+
+/** What a generation of workers is started with: its config and the listeners it inherits. */
+export interface Generation {
+  number: number;
+  config: LoadedConfig;
+  listeners: Listener[];
+}
+
+const isLive = (w: WorkerHandle) => w.state === 'booting' || w.state === 'ready';
+
+/**
+ * The master's set of workers: spawning them with a generation's config, and the two policies
+ * that decide who starts and who leaves — steady state, and rotation to a new generation. It
+ * never lets the number of ready workers fall below the target on purpose: an old worker leaves
+ * only once a ready worker covers for it.
+ */
+export class WorkerPool {
+  private readonly workers = new Map<number, WorkerHandle>();
+  private nextId = 1;
+
+  constructor(
+    private readonly events: WorkerEvents,
+    private readonly log: Logger,
+    /** Under round-robin the master accepts: workers get no listening sockets. */
+    private readonly roundRobin: boolean,
+  ) {}
+
+  get size(): number {
+    return this.workers.size;
+  }
+
+  all(): WorkerHandle[] {
+    return [...this.workers.values()];
+  }
+
+  live(): WorkerHandle[] {
+    return this.all().filter(isLive);
+  }
+
+  ready(): WorkerHandle[] {
+    return this.all().filter((w) => w.state === 'ready');
+  }
+
+  remove(worker: WorkerHandle): void {
+    this.workers.delete(worker.id);
+  }
+
+  spawn(generation: Generation): WorkerHandle {
+    const { settings, baseDir } = generation.config;
+    const env: NodeJS.ProcessEnv = { ...process.env, UV_THREADPOOL_SIZE: String(settings.threads) };
+    for (const [key, value] of Object.entries(settings.env)) if (value !== undefined) env[key] = String(value);
+    const fds = this.roundRobin ? [] : generation.listeners.map((l) => l.fd);
+    const worker = new WorkerHandle({ id: this.nextId++, generation: generation.number, env, fds }, this.events);
+    const jitter = settings.max_requests > 0 && settings.max_requests_jitter > 0 ? randomInt(0, settings.max_requests_jitter + 1) : 0;
+    worker.send({
+      type: 'boot',
+      id: worker.id,
+      generation: generation.number,
+      settings,
+      baseDir,
+      listeners: generation.listeners.map((l, i) => ({ fd: this.roundRobin ? null : 4 + i, address: l.bound })),
+      maxRequests: settings.max_requests > 0 ? settings.max_requests + jitter : 0,
+    });
+    this.workers.set(worker.id, worker);
+    this.log.debug({ worker: worker.id, workerPid: worker.pid, generation: generation.number }, 'worker spawned');
+    return worker;
+  }
+
+  /**
+   * Steady state: spawn the missing (unless `mayspawn` is false: crash back-off), retire extras,
+   * and let workers marked for replacement (max_requests, uncaught exception) go only while the
+   * ready workers still cover the target.
+   */
+  manageSteady(target: number, generation: Generation, maySpawn: boolean): void {
+    const live = this.live();
+    const active = live.filter((w) => w.replaceReason === null);
+    const missing = target - active.length;
+    if (missing > 0 && maySpawn) {
+      for (let i = 0; i < missing; i++) this.spawn(generation);
+    } else if (missing < 0) {
+      // Booting extras first, then the oldest.
+      const extras = [...active].sort((a, b) => (a.state === b.state ? a.spawnedAt - b.spawnedAt : a.state === 'booting' ? -1 : 1));
+      for (const worker of extras.slice(0, -missing)) worker.retire('scale');
+    }
+    let spare = live.filter((w) => w.state === 'ready').length - target;
+    for (const worker of live) {
+      if (!worker.replaceReason) continue;
+      if (worker.state === 'booting') worker.retire(worker.replaceReason);
+      else if (spare > 0) {
+        worker.retire(worker.replaceReason);
+        spare--;
+      }
+    }
+  }
+
+  /**
+   * Rotation to `next`: boot new workers (at most `surge` at a time), and for each new worker
+   * that is ready retire one old worker. Returns true when the rotation is complete.
+   */
+  manageRotation(target: number, next: Generation, surge: number, reason: ExitReason): boolean {
+    const live = this.live();
+    const fresh = live.filter((w) => w.generation === next.number);
+    const old = live.filter((w) => w.generation !== next.number);
+    const booting = fresh.filter((w) => w.state === 'booting').length;
+    const toSpawn = Math.min(target - fresh.length, Math.max(1, surge) - booting);
+    for (let i = 0; i < toSpawn; i++) this.spawn(next);
+    for (const worker of old) if (worker.state === 'booting') worker.retire(reason);
+    const readyFresh = fresh.filter((w) => w.state === 'ready').length;
+    const readyOld = old.filter((w) => w.state === 'ready').sort((a, b) => a.spawnedAt - b.spawnedAt);
+    let spare = readyFresh + readyOld.length - target;
+    for (const worker of readyOld) {
+      if (spare <= 0) break;
+      worker.retire(reason);
+      spare--;
+    }
+    return readyFresh >= target && this.live().every((w) => w.generation === next.number);
+  }
+
+  /**
+   * A rotation failed: stop the new generation's workers, except ready ones still needed to
+   * keep the target (old workers they replaced are already gone).
+   */
+  abandon(target: number, failed: number): void {
+    const live = this.live();
+    let keep = target - live.filter((w) => w.generation !== failed).length;
+    for (const worker of live.filter((w) => w.generation === failed)) {
+      if (worker.state === 'ready' && keep > 0) {
+        keep--;
+        continue;
+      }
+      worker.retire('reload');
+    }
+  }
+}

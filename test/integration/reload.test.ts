@@ -1,0 +1,149 @@
+import assert from 'node:assert/strict';
+import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { runLoad } from '../helpers/load.js';
+import { ROOT, type RunningServer, serverYaml, startServer } from '../helpers/server.js';
+
+const APP = join(ROOT, 'test', 'fixtures', 'serve', 'node-app.cjs');
+
+/** Sends HUP `times` times, each after the previous rotation finished. */
+async function hupRotations(server: RunningServer, times: number): Promise<void> {
+  for (let i = 0; i < times; i++) {
+    const before = server.countLogs('rotation finished');
+    process.kill(server.pid, 'SIGHUP');
+    await server.waitFor(`rotation ${i + 1}`, () => server.countLogs('rotation finished') > before);
+  }
+}
+
+for (const close of [false, true]) {
+  const mode = close ? 'Connection: close' : 'keep-alive';
+  test(`20 HUP reloads under ${mode} load: no failed request, no reset`, { timeout: 120_000 }, async (t) => {
+    const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 2 }) } });
+    let done = false;
+    const loadRun = runLoad(`${server.url()}/`, { total: 200_000, concurrency: 8, close, stop: () => done });
+    const slow = fetch(`${server.url()}/slow?ms=2000`);
+    try {
+      await hupRotations(server, 20);
+    } finally {
+      done = true;
+    }
+    const result = await loadRun;
+    const slowRes = await slow;
+    assert.equal(slowRes.status, 200, 'the 2-second request in flight during the reloads completed');
+    assert.equal(await slowRes.text(), 'slept 2000');
+    assert.deepEqual(result.errors.slice(0, 5), [], `${result.errors.length} failed of ${result.total}`);
+    assert.equal(result.ok, result.total);
+    assert.ok(result.total > 200, `only ${result.total} requests were sent during the reloads`);
+    assert.ok(result.pids.size >= 10, `answers came from ${result.pids.size} workers`);
+    t.diagnostic(`${mode}: ${result.total} requests during 20 reloads, 0 failed`);
+  });
+}
+
+test('saving the file: workers 2 → 3 applies live; invalid YAML keeps serving; delete + re-create survives', {
+  timeout: 60_000,
+}, async (t) => {
+  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 2 }) } });
+  const file = join(server.dir, 'server.yaml');
+  const pids = server.workerPids();
+  writeFileSync(file, serverYaml(APP, { workers: 3 }));
+  const reloaded = await server.waitForLog('config reloaded', { trigger: 'watch' });
+  assert.deepEqual(reloaded.changes, ['workers: 2 → 3']);
+  await server.waitFor('3 workers', () => server.workerPids().length === 3);
+  assert.ok(
+    pids.every((p) => server.workerPids().includes(p)),
+    'a worker count change needs no rotation',
+  );
+
+  writeFileSync(file, 'app: app.js\nworkers: [3\n');
+  const failed = await server.waitForLog('reload failed: config invalid; keeping the running config and workers');
+  assert.match(String((failed.errors as string[])[0]), /^server\.yaml:\d+:\d+: /);
+  assert.equal((await fetch(`${server.url()}/`)).status, 200);
+  assert.equal(server.workerPids().length, 3);
+
+  unlinkSync(file);
+  await server.waitForLog('config file removed; serving on with the running config');
+  assert.equal((await fetch(`${server.url()}/`)).status, 200);
+  // Re-created the way editors save: write a temp file, rename it over.
+  writeFileSync(`${file}.tmp`, serverYaml(APP, { workers: 2 }));
+  renameSync(`${file}.tmp`, file);
+  await server.waitFor('2 workers', () => server.workerPids().length === 2);
+  const after = server.logs.filter((l) => l.msg === 'config reloaded').at(-1);
+  assert.deepEqual(after?.changes, ['workers: 3 → 2']);
+});
+
+test('a saved file with the same content does nothing', { timeout: 30_000 }, async (t) => {
+  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 1 }) } });
+  const file = join(server.dir, 'server.yaml');
+  writeFileSync(file, readFileSync(file));
+  await server.waitForLog('config file saved without changes; nothing to do');
+  assert.equal(server.countLogs('rotation started'), 0);
+});
+
+const version = (v: string) => `export default (req, res) => res.end(JSON.stringify({ version: '${v}', pid: process.pid }));\n`;
+
+for (const broken of [
+  { name: 'a syntax error', code: 'export default (req, res) => res.end(;\n', error: /SyntaxError|Unexpected token/ },
+  { name: 'an app that throws at import', code: "throw new Error('cannot reach the database');\n", error: /cannot reach the database/ },
+]) {
+  test(`a deploy with ${broken.name} + HUP keeps the old code serving; a fixed deploy + HUP serves the new code`, {
+    timeout: 60_000,
+  }, async (t) => {
+    const server = await startServer(t, {
+      files: { 'server.yaml': serverYaml('app.mjs', { workers: 2 }), 'app.mjs': version('v1') },
+    });
+    const app = join(server.dir, 'app.mjs');
+    const pids = server.workerPids().sort();
+    writeFileSync(app, broken.code);
+    process.kill(server.pid, 'SIGHUP');
+    const failed = await server.waitForLog('reload failed: a new worker did not start; the running workers keep serving');
+    assert.match(`${failed.error}\n${failed.stack}`, broken.error);
+    await server.waitFor('the new generation to be gone', () => server.workerPids().length === 2);
+    assert.deepEqual(server.workerPids().sort(), pids, 'the old workers were never retired');
+    const old = (await (await fetch(`${server.url()}/`)).json()) as { version: string };
+    assert.equal(old.version, 'v1');
+
+    writeFileSync(app, version('v2'));
+    process.kill(server.pid, 'SIGHUP');
+    await server.waitForLog('rotation finished');
+    // Old workers drain (their keep-alive connections still reach them) until they exit.
+    await server.waitFor('the old workers to exit', () => pids.every((pid) => server.findLog('worker exited', { workerPid: pid })));
+    const fresh = (await (await fetch(`${server.url()}/`)).json()) as { version: string };
+    assert.equal(fresh.version, 'v2');
+  });
+}
+
+test('reload.code: editing the app serves the new code within seconds', { timeout: 30_000 }, async (t) => {
+  const server = await startServer(t, {
+    files: { 'server.yaml': serverYaml('app.mjs', { workers: 1, reload: { code: true } }), 'app.mjs': version('v1') },
+  });
+  writeFileSync(join(server.dir, 'app.mjs'), version('v2'));
+  const reloaded = await server.waitForLog('config reloaded', { trigger: 'code' });
+  assert.match(String(reloaded.path), /app\.mjs$/);
+  await server.waitForLog('rotation finished');
+  await server.waitForLog('worker exited', { reason: 'reload' });
+  const res = (await (await fetch(`${server.url()}/`)).json()) as { version: string };
+  assert.equal(res.version, 'v2');
+});
+
+test('HUPs during a rotation are coalesced into one pending reload', { timeout: 30_000 }, async (t) => {
+  // Slow boots (boot_timeout is generous) keep the first rotation open while more HUPs arrive.
+  const server = await startServer(t, {
+    files: {
+      'server.yaml': serverYaml('app.mjs', { workers: 2 }),
+      'app.mjs': `await new Promise((r) => setTimeout(r, 700));\n${version('v1')}`,
+    },
+  });
+  process.kill(server.pid, 'SIGHUP');
+  await server.waitForLog('rotation started');
+  // Signals of one kind do not queue in the kernel: send each once the previous was received.
+  for (let i = 1; i <= 2; i++) {
+    process.kill(server.pid, 'SIGHUP');
+    await server.waitFor(`HUP ${i + 1} queued`, () => server.countLogs('reload queued until the current one ends') >= i);
+  }
+  assert.equal(server.countLogs('rotation finished'), 0, 'the HUPs arrived during the first rotation');
+  await server.waitFor('two rotations', () => server.countLogs('rotation finished') >= 2);
+  // Three HUPs, two rotations: the two queued during the first ran as one.
+  assert.equal(server.countLogs('rotation started'), 2);
+  assert.equal(server.countLogs('config reloaded'), 2);
+});
