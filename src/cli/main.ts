@@ -56,6 +56,22 @@ function buildProgram(): Command {
     process.exitCode = printConfig({ file: configFile(file, opts), json: opts.json, flags: printFlags(opts) });
   });
 
+  for (const [name, signal, description] of [
+    ['reload', 'SIGHUP', 'Reload the running server: re-read the config and replace every worker, with zero downtime'],
+    ['upgrade', 'SIGUSR2', 'Start a new master (new tsicorn or Node binary) on the same sockets; the old one leaves once it is ready'],
+  ] as const) {
+    const command = program
+      .command(name)
+      .description(`${description} (finds the master through the config's pidfile)`)
+      .argument('[file]', 'config file the server runs with')
+      .option('-c, --config <file>', 'config file (default ./server.yaml)');
+    const readFlags = addSettingFlags(command);
+    command.action(async (file: string | undefined, opts) => {
+      const { signalMaster } = await import('./commands/signal-master.js');
+      process.exitCode = signalMaster({ file: configFile(file, opts), flags: readFlags(opts), signal, action: name });
+    });
+  }
+
   program
     .command('schema')
     .description('Print the JSON Schema of server.yaml (for editors and SchemaStore)')

@@ -1,5 +1,5 @@
 import { lookup } from 'node:dns/promises';
-import { fstatSync, lstatSync, unlinkSync } from 'node:fs';
+import { closeSync, fstatSync, lstatSync, unlinkSync } from 'node:fs';
 import * as net from 'node:net';
 import { resolve } from 'node:path';
 import { getSystemErrorName } from 'node:util';
@@ -25,7 +25,25 @@ export interface Listener {
   /** What it is bound to, resolved (`127.0.0.1:41233` when port 0 was asked). */
   bound: string;
   fd: number;
+  /** Stops listening and cleans up (a unix socket's file is removed). */
   close(): void;
+  /**
+   * Lets go without touching the socket, which lives on in a successor master (USR2). It does
+   * nothing: closing a bound unix socket's handle makes libuv unlink its file, which would cut the
+   * successor off; the descriptor goes away when this master exits a moment later.
+   */
+  release(): void;
+}
+
+/** A listener handed over by the master that started this one (USR2): address → fd and bound name. */
+export type InheritedFds = ReadonlyMap<string, { fd: number; bound: string }>;
+
+function unlinkQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // Already gone: nothing to clean.
+  }
 }
 
 function bindError(address: string, reason: string): TsicornError {
@@ -61,7 +79,7 @@ async function bindTcp(address: string, host: string, port: number): Promise<Lis
   handle.getsockname?.(name);
   const boundHost = typeof name.address === 'string' ? name.address : (ip ?? '::');
   const bound = `${boundHost.includes(':') ? `[${boundHost}]` : boundHost}:${String(name.port ?? port)}`;
-  return { address, bound, fd: handle.fd, close: () => handle.close() };
+  return { address, bound, fd: handle.fd, close: () => handle.close(), release: () => {} };
 }
 
 /** A socket file left by a dead server is removed; one a live server answers on is an error. */
@@ -94,18 +112,16 @@ async function bindUnix(address: string, rawPath: string): Promise<Listener> {
     address,
     bound: `unix:${path}`,
     fd: handle.fd,
+    // libuv unlinks the file when a handle it bound is closed; unlink again in case it did not.
     close: () => {
       handle.close();
-      try {
-        unlinkSync(path);
-      } catch {
-        // Already gone: nothing to clean.
-      }
+      unlinkQuietly(path);
     },
+    release: () => {},
   };
 }
 
-function adoptFd(address: string, fd: number): Listener {
+function adoptFd(address: string, fd: number, bound = `fd://${fd}`, owned = false): Listener {
   let isSocket = false;
   try {
     isSocket = fstatSync(fd).isSocket();
@@ -113,17 +129,42 @@ function adoptFd(address: string, fd: number): Listener {
     throw bindError(address, `fd ${fd} is not open (run under systemd socket activation, or pass the socket as fd ${fd})`);
   }
   if (!isSocket) throw bindError(address, `fd ${fd} is not a socket`);
-  return { address, bound: `fd://${fd}`, fd, close: () => {} };
+  if (!owned) return { address, bound, fd, close: () => {}, release: () => {} };
+  // A socket inherited from the previous master is ours now: close it (and its file) at the end.
+  const unixPath = address.startsWith('unix:') ? bound.slice(5) : null;
+  return {
+    address,
+    bound,
+    fd,
+    close: () => {
+      closeQuietly(fd);
+      if (unixPath) unlinkQuietly(unixPath);
+    },
+    release: () => {},
+  };
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // Already closed.
+  }
 }
 
 /**
- * Binds every `bind` entry, all or nothing: if one fails, those already bound are closed and the
+ * Binds every `bind` entry (or adopts the socket a previous master handed over), all or nothing: if one fails, those already bound are closed and the
  * error names the address and the system's reason.
  */
-export async function bindListeners(bind: readonly string[]): Promise<Listener[]> {
+export async function bindListeners(bind: readonly string[], inherited: InheritedFds = new Map()): Promise<Listener[]> {
   const listeners: Listener[] = [];
   try {
     for (const address of bind) {
+      const handed = inherited.get(address);
+      if (handed) {
+        listeners.push(adoptFd(address, handed.fd, handed.bound, true));
+        continue;
+      }
       const parsed: BindAddress | null = parseBindAddress(address);
       if (!parsed) throw bindError(address, 'not a bind address');
       if (parsed.kind === 'tcp') listeners.push(await bindTcp(address, parsed.host, parsed.port));

@@ -9,6 +9,7 @@ import { bindListeners, type Listener } from './listeners.js';
 import { describeChange, diffListeners, planReload, type ReloadTrigger } from './reload.js';
 import { RoundRobinBalancer } from './round-robin.js';
 import type { SignalInbox } from './signals.js';
+import { spawnSuccessor } from './upgrade.js';
 import type { WorkerHandle } from './worker-handle.js';
 import { type Generation, WorkerPool } from './worker-pool.js';
 
@@ -18,6 +19,7 @@ type MasterEvent =
   | { type: 'worker-exit'; worker: WorkerHandle; code: number | null; signal: NodeJS.Signals | null }
   | { type: 'reload'; trigger: ReloadTrigger }
   | { type: 'rotate'; next: Generation; remove: Listener[]; startedAt: number }
+  | { type: 'successor'; pid: number; ready: boolean; why?: string }
   | { type: 'tick' };
 
 export type MasterState = 'booting' | 'running' | 'rotating' | 'stopping' | 'halted';
@@ -49,6 +51,8 @@ export interface MasterOptions {
   bindFixed: boolean;
   /** Called when a reloaded config becomes the running one (the watcher follows `reload.*`). */
   onConfigApplied?: (config: LoadedConfig) => void;
+  /** Called once when every worker of the first generation is ready. */
+  onReady?: () => void;
 }
 
 /**
@@ -78,6 +82,9 @@ export class Master {
   private finished: ((failure: TsicornError | null) => void) | null = null;
   private readonly balancer: RoundRobinBalancer | null = null;
   private readonly log: Logger;
+  private successor: ReturnType<typeof spawnSuccessor> | null = null;
+  /** Set once a successor master took over the listeners (USR2): they are released, not closed. */
+  handedOver = false;
 
   constructor(private readonly opts: MasterOptions) {
     this.log = opts.log;
@@ -147,6 +154,9 @@ export class Master {
       case 'rotate':
         this.startRotation(event.next, event.remove, event.startedAt);
         break;
+      case 'successor':
+        this.onSuccessor(event.pid, event.ready, event.why);
+        break;
       case 'tick':
         this.onTick();
         break;
@@ -177,8 +187,11 @@ export class Master {
       case 'SIGTTOU':
         this.scale(this.target - 1);
         break;
+      case 'SIGUSR2':
+        this.upgrade();
+        break;
       default:
-        // USR1 (reopen logs) and USR2 (re-exec) arrive with the logging and upgrade work.
+        // USR1 (reopen logs) arrives with the logging work.
         this.log.info({ signal }, 'signal not handled yet; ignored');
     }
   }
@@ -246,6 +259,33 @@ export class Master {
     );
   }
 
+  /** USR2: start a new master on the same listeners; leave once it is ready. */
+  private upgrade(): void {
+    if (this.state !== 'running' || this.successor) {
+      this.log.warn(
+        { state: this.state, upgrading: this.successor !== null },
+        'upgrade refused: wait until the running rotation or upgrade ends',
+      );
+      return;
+    }
+    this.successor = spawnSuccessor(this.current.listeners, {
+      ready: (pid) => this.enqueue({ type: 'successor', pid, ready: true }),
+      failed: (why) => this.enqueue({ type: 'successor', pid: 0, ready: false, why }),
+    });
+    this.log.info({ newMasterPid: this.successor.pid }, 'upgrade: new master starting');
+  }
+
+  private onSuccessor(pid: number, ready: boolean, why: string | undefined): void {
+    if (!ready) {
+      this.successor = null;
+      this.log.error({ error: why }, 'upgrade failed: this master keeps serving');
+      return;
+    }
+    this.log.info({ newMasterPid: pid }, 'upgrade: new master is serving; this one leaves');
+    this.handedOver = true;
+    this.stop('graceful');
+  }
+
   private startRotation(next: Generation, remove: Listener[], startedAt: number): void {
     if (this.state !== 'running') {
       for (const listener of next.listeners) if (!this.current.listeners.includes(listener)) listener.close();
@@ -304,6 +344,7 @@ export class Master {
         if (this.state === 'booting' && this.pool.ready().length >= this.target) {
           this.state = 'running';
           this.log.info({ workers: this.target, listeners: this.current.listeners.map((l) => l.bound), pid: process.pid }, 'server ready');
+          this.opts.onReady?.();
         }
         break;
       case 'boot-failed':
@@ -426,6 +467,7 @@ export class Master {
       for (const listener of this.rotation.next.listeners) if (!this.current.listeners.includes(listener)) listener.close();
     this.rotation = null;
     this.pendingReload = null;
+    if (this.successor && !this.handedOver) this.successor.kill('SIGTERM');
     this.state = 'stopping';
     this.stopMode = mode;
     this.log.info({ mode, workers: this.pool.size }, mode === 'graceful' ? 'stopping gracefully' : 'stopping now');
@@ -447,7 +489,10 @@ export class Master {
     this.state = 'halted';
     clearInterval(this.ticker);
     this.balancer?.close();
-    for (const listener of this.current.listeners) listener.close();
+    for (const listener of this.current.listeners) {
+      if (this.handedOver) listener.release();
+      else listener.close();
+    }
     this.log.info({ error: this.failure?.code }, 'stopped');
     this.finished?.(this.failure);
   }

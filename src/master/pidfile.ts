@@ -11,14 +11,15 @@ function isAlive(pid: number): boolean {
 }
 
 /** Writes our pid; a pidfile naming another live process means a second server on the same config. */
-export function writePidfile(path: string): void {
+export function writePidfile(path: string, predecessor: number | null = null): void {
   let existing = Number.NaN;
   try {
     existing = Number.parseInt(readFileSync(path, 'utf8'), 10);
   } catch {
     // No pidfile yet.
   }
-  if (Number.isInteger(existing) && existing !== process.pid && isAlive(existing)) {
+  // After USR2 the pidfile names the previous master, which is alive and about to leave: take it over.
+  if (Number.isInteger(existing) && existing !== process.pid && existing !== predecessor && isAlive(existing)) {
     throw new TsicornError('TSI_ERR_PIDFILE', `pidfile ${path} names process ${existing}, which is running: is tsicorn already serving?`);
   }
   writeFileSync(path, `${process.pid}\n`);

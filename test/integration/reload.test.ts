@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { runLoad } from '../helpers/load.js';
-import { ROOT, type RunningServer, serverYaml, startServer } from '../helpers/server.js';
+import { BIN, cleanEnv, isAlive, ROOT, type RunningServer, serverYaml, startServer, until } from '../helpers/server.js';
 
 const APP = join(ROOT, 'test', 'fixtures', 'serve', 'node-app.cjs');
 
@@ -146,4 +147,47 @@ test('HUPs during a rotation are coalesced into one pending reload', { timeout: 
   // Three HUPs, two rotations: the two queued during the first ran as one.
   assert.equal(server.countLogs('rotation started'), 2);
   assert.equal(server.countLogs('config reloaded'), 2);
+});
+
+test('USR2: a new master takes over the sockets, the pid changes, no connection is refused', { timeout: 60_000 }, async (t) => {
+  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 2, pidfile: 'tsicorn.pid' }) } });
+  const pidfile = join(server.dir, 'tsicorn.pid');
+  assert.equal(Number(readFileSync(pidfile, 'utf8')), server.pid);
+  let done = false;
+  // A new connection per request: a moment with no listening socket would show as ECONNREFUSED.
+  const loadRun = runLoad(`${server.url()}/`, { total: 100_000, concurrency: 4, close: true, stop: () => done });
+  try {
+    process.kill(server.pid, 'SIGUSR2');
+    const handover = await server.waitForLog('upgrade: new master is serving; this one leaves');
+    const newPid = handover.newMasterPid as number;
+    assert.notEqual(newPid, server.pid);
+    await server.exited;
+    assert.equal(server.exitCode, 0, 'the old master left cleanly');
+    assert.equal(Number(readFileSync(pidfile, 'utf8')), newPid, 'the pidfile names the new master');
+    // Keep the load on the new master alone for a little: 200 more answered requests.
+    const after = await runLoad(`${server.url()}/`, { total: 200, concurrency: 4, close: true });
+    assert.deepEqual(after.errors, []);
+    assert.ok([...after.pids].length > 0);
+  } finally {
+    done = true;
+  }
+  const result = await loadRun;
+  assert.deepEqual(result.errors.slice(0, 5), [], `${result.errors.length} failed of ${result.total}`);
+  assert.ok(result.total > 50, `only ${result.total} requests`);
+  const newPid = Number(readFileSync(pidfile, 'utf8'));
+  process.kill(newPid, 'SIGTERM');
+  await until('the new master to stop', () => !isAlive(newPid));
+});
+
+test('tsicorn reload finds the master through the pidfile; with none running it says so', { timeout: 30_000 }, async (t) => {
+  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 1, pidfile: 'tsicorn.pid' }) } });
+  const reload = spawnSync(process.execPath, [BIN, 'reload', '-c', 'server.yaml'], { cwd: server.dir, env: cleanEnv(), encoding: 'utf8' });
+  assert.equal(reload.status, 0, reload.stderr);
+  assert.match(reload.stdout, new RegExp(`^reload requested: sent SIGHUP to the master \\(pid ${server.pid}\\)`));
+  await server.waitForLog('rotation finished');
+  process.kill(server.pid, 'SIGTERM');
+  assert.equal(await server.waitForExit(), 0);
+  const again = spawnSync(process.execPath, [BIN, 'reload', '-c', 'server.yaml'], { cwd: server.dir, env: cleanEnv(), encoding: 'utf8' });
+  assert.equal(again.status, 1);
+  assert.match(again.stderr, /no server is running for this config: .*tsicorn\.pid does not exist \(TSI_ERR_NOT_RUNNING\)/);
 });

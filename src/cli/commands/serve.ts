@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Override } from '../../config/layers.js';
 import { loadConfig } from '../../config/load.js';
@@ -9,7 +9,17 @@ import { Master } from '../../master/master.js';
 import { removePidfile, writePidfile } from '../../master/pidfile.js';
 import type { SignalInbox } from '../../master/signals.js';
 import { systemdListenFds } from '../../master/socket-activation.js';
+import { notifyPredecessor, takeInheritedFds } from '../../master/upgrade.js';
 import { ReloadWatcher, type WatchKind } from '../../master/watcher.js';
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // Already closed.
+  }
+}
+
 import { printIssues, printWarnings } from '../report.js';
 
 export interface ServeOptions {
@@ -48,25 +58,31 @@ export async function serve(opts: ServeOptions): Promise<number> {
   if (settings.umask !== null) process.umask(Number.parseInt(settings.umask, 8));
 
   const activated = systemdListenFds();
+  const handover = takeInheritedFds();
   let listeners: Listener[];
   if (activated.length > 0 && !settings.bind.some((b) => b.startsWith('fd://'))) {
     // Gunicorn's rule: under socket activation the sockets systemd passed are the listeners.
     log.info({ fds: activated }, 'using the sockets passed by systemd; bind is ignored');
     listeners = await bindListeners(activated.map((fd) => `fd://${fd}`));
   } else {
-    listeners = await bindListeners(settings.bind);
+    listeners = await bindListeners(settings.bind, handover.fds);
+    // Sockets the previous master had for addresses no longer in `bind`.
+    for (const { fd } of handover.fds.values()) if (!listeners.some((l) => l.fd === fd)) closeQuietly(fd);
   }
   const pidfile = settings.pidfile === null ? null : resolve(baseDir, settings.pidfile);
   let watcher: ReloadWatcher | null = null;
   let master: Master | null = null;
   try {
-    if (pidfile) writePidfile(pidfile);
+    if (pidfile) writePidfile(pidfile, handover.predecessor);
     const running = new Master({
       config: outcome.config,
       listeners,
       log,
       reloadConfig: () => loadConfig({ file, flags }),
       bindFixed: activated.length > 0,
+      onReady: () => {
+        if (handover.predecessor !== null) notifyPredecessor();
+      },
       onConfigApplied: (config) => {
         if (JSON.stringify(config.settings.reload) === JSON.stringify(watched.settings.reload)) return;
         watched = config;
@@ -83,7 +99,8 @@ export async function serve(opts: ServeOptions): Promise<number> {
     return 0;
   } finally {
     await watcher?.close();
-    for (const listener of master?.listeners() ?? listeners) listener.close();
+    // The master closes (or, after USR2, releases) its listeners when it halts.
+    if (!master) for (const listener of listeners) listener.close();
     if (pidfile) removePidfile(pidfile);
     opts.signals.dispose();
   }

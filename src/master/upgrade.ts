@@ -1,0 +1,57 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import type { InheritedFds, Listener } from './listeners.js';
+
+/** How a master hands its listeners to its successor (reserved TSICORN__ variables). */
+const INHERIT_ENV = 'TSICORN__INHERIT';
+const PARENT_ENV = 'TSICORN__PARENT_PID';
+
+export interface SuccessorEvents {
+  /** The new master has all its workers ready: this one may leave. */
+  ready(pid: number): void;
+  /** The new master exited before it was ready; this one serves on. */
+  failed(why: string): void;
+}
+
+/**
+ * USR2: starts a new master — the same command line, so a new tsicorn or Node binary on disk is
+ * what runs — that inherits the listening sockets as fds 3.. and reports over IPC once its
+ * workers are ready. The sockets are never closed in between, so no connection is refused.
+ */
+export function spawnSuccessor(listeners: Listener[], events: SuccessorEvents): ChildProcess {
+  const inherit = listeners.map((l, i) => ({ address: l.address, bound: l.bound, fd: 3 + i }));
+  const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+    env: { ...process.env, [INHERIT_ENV]: JSON.stringify(inherit), [PARENT_ENV]: String(process.pid) },
+    stdio: ['inherit', 'inherit', 'inherit', ...listeners.map((l) => l.fd), 'ipc'],
+  });
+  let ready = false;
+  child.on('message', (message: unknown) => {
+    if (!ready && typeof message === 'object' && message !== null && (message as { type?: unknown }).type === 'upgraded') {
+      ready = true;
+      events.ready(child.pid ?? 0);
+    }
+  });
+  child.once('exit', (code, signal) => {
+    if (!ready) events.failed(`the new master exited (${signal ?? `code ${code}`}) before it was ready`);
+  });
+  child.on('error', (err) => {
+    if (!ready) events.failed(err.message);
+  });
+  return child;
+}
+
+/** In a successor: the listeners handed over, read once and removed from the environment. */
+export function takeInheritedFds(env: NodeJS.ProcessEnv = process.env): { fds: InheritedFds; predecessor: number | null } {
+  const raw = env[INHERIT_ENV];
+  const parent = Number(env[PARENT_ENV]);
+  delete env[INHERIT_ENV];
+  delete env[PARENT_ENV];
+  if (!raw || !Number.isInteger(parent) || parent !== process.ppid) return { fds: new Map(), predecessor: null };
+  const list = JSON.parse(raw) as { address: string; bound: string; fd: number }[];
+  return { fds: new Map(list.map((l) => [l.address, { fd: l.fd, bound: l.bound }])), predecessor: parent };
+}
+
+/** In a successor whose workers are ready: tell the previous master, then drop the channel. */
+export function notifyPredecessor(): void {
+  if (!process.send) return;
+  process.send({ type: 'upgraded' }, () => process.disconnect());
+}
