@@ -191,3 +191,50 @@ test('tsicorn reload finds the master through the pidfile; with none running it 
   assert.equal(again.status, 1);
   assert.match(again.stderr, /no server is running for this config: .*tsicorn\.pid does not exist \(TSI_ERR_NOT_RUNNING\)/);
 });
+
+test('a bind change opens the new listener before the rotation and closes the removed one after', { timeout: 30_000 }, async (t) => {
+  const { createServer } = await import('node:net');
+  const probe = createServer().listen(0, '127.0.0.1');
+  await new Promise((r) => probe.once('listening', r));
+  const freePort = (probe.address() as { port: number }).port;
+  await new Promise((r) => probe.close(r));
+  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 1 }) } });
+  const oldUrl = server.url();
+  writeFileSync(join(server.dir, 'server.yaml'), serverYaml(APP, { workers: 1, bind: `127.0.0.1:${freePort}` }));
+  const reloaded = await server.waitForLog('config reloaded', { trigger: 'watch' });
+  assert.match(String((reloaded.changes as string[])[0]), /^bind: \["127\.0\.0\.1:0"\] → \["127\.0\.0\.1:\d+"\]$/);
+  await server.waitForLog('rotation finished');
+  assert.equal((await fetch(`http://127.0.0.1:${freePort}/`)).status, 200);
+  await server.waitForLog('worker exited', { reason: 'reload' });
+  await assert.rejects(fetch(`${oldUrl}/`, { signal: AbortSignal.timeout(3000) }), 'the removed listener is closed');
+});
+
+test('max_surge 1 boots one new worker at a time', { timeout: 30_000 }, async (t) => {
+  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 3, max_surge: 1, log: { level: 'debug' } }) } });
+  process.kill(server.pid, 'SIGHUP');
+  await server.waitForLog('rotation finished');
+  // Between rotation start and finish, never more than one generation-2 worker was booting:
+  // each new worker became ready before the next was started.
+  const start = server.logs.findIndex((l) => l.msg === 'rotation started');
+  let booting = 0;
+  let peak = 0;
+  for (const l of server.logs.slice(start)) {
+    if (l.msg === 'worker spawned') booting++;
+    if (l.msg === 'worker ready' && l.component === 'master') booting--;
+    peak = Math.max(peak, booting);
+  }
+  assert.equal(peak, 1);
+  assert.equal(server.countLogs('worker ready', { component: 'master', generation: 2 }), 3);
+});
+
+test('a new worker not ready within boot_timeout abandons the rotation', { timeout: 30_000 }, async (t) => {
+  const server = await startServer(t, {
+    files: { 'server.yaml': serverYaml('app.mjs', { workers: 1, boot_timeout: 1 }), 'app.mjs': version('v1') },
+  });
+  writeFileSync(join(server.dir, 'app.mjs'), `await new Promise(() => {});\n${version('v2')}`);
+  process.kill(server.pid, 'SIGHUP');
+  const failed = await server.waitForLog('reload failed: a new worker did not start; the running workers keep serving');
+  assert.match(String(failed.error), /not ready within boot_timeout \(1 s\)/);
+  const res = (await (await fetch(`${server.url()}/`)).json()) as { version: string };
+  assert.equal(res.version, 'v1');
+});
