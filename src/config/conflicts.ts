@@ -1,3 +1,4 @@
+import { AccessFormatError, compileAccessFormat } from '../log/access-format.js';
 import type { ConfigIssue, Origin } from './issue.js';
 import type { Settings } from './settings.js';
 
@@ -27,6 +28,28 @@ export function findConflicts(s: Settings, originOf: (pointer: string) => Origin
     warn('/tls/ca_certs', 'tls.ca_certs', 'has no effect while tls.cert_reqs is "none"', 'set tls.cert_reqs to "optional" or "required"');
   if (s.max_requests_jitter > 0 && s.max_requests === 0)
     warn('/max_requests_jitter', 'max_requests_jitter', 'has no effect while max_requests is 0', 'set max_requests to recycle workers');
+
+  try {
+    compileAccessFormat(s.log.access_format);
+  } catch (err) {
+    if (!(err instanceof AccessFormatError)) throw err;
+    issues.push({
+      code: 'TSI_ERR_CONFIG_INVALID_VALUE',
+      severity: 'error',
+      origin: originOf('/log/access_format'),
+      setting: 'log.access_format',
+      message: err.message,
+      hint: 'use combined, common, json, or a string of Gunicorn atoms like %(h)s %(r)s %(s)s',
+    });
+  }
+  if (s.headers_timeout > s.request_timeout && s.request_timeout > 0) {
+    error(
+      '/headers_timeout',
+      'headers_timeout',
+      `(${s.headers_timeout} s) is longer than request_timeout (${s.request_timeout} s)`,
+      'the whole request cannot take less time than its head',
+    );
+  }
 
   const seen = new Set<string>();
   s.bind.forEach((address, i) => {

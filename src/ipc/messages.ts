@@ -25,7 +25,13 @@ export type MasterMessage =
       listeners: InheritedListener[];
       /** This worker's own max_requests, jitter applied (0 = never). */
       maxRequests: number;
+      /** Where the server log's `-` writes: 2, or the master's stderr when this worker's is captured. */
+      logFd: number;
     }
+  /** USR1 (logrotate): reopen the server and access log files. */
+  | { type: 'reopen-logs' }
+  /** A reload changed only `log.*`: apply it without a rotation. */
+  | { type: 'configure-log'; log: Settings['log'] }
   /** balance: round-robin: an accepted connection for listener N comes with this message. */
   | { type: 'connection'; listener: number }
   /** Retire: `graceful` drains within graceful_timeout, `quick` exits at once. */
@@ -51,6 +57,8 @@ export function isMasterMessage(value: unknown): value is MasterMessage {
   if (value.type === 'boot') return typeof value.id === 'number' && typeof value.generation === 'number' && isObject(value.settings);
   if (value.type === 'stop') return value.mode === 'graceful' || value.mode === 'quick';
   if (value.type === 'connection') return typeof value.listener === 'number';
+  if (value.type === 'reopen-logs') return true;
+  if (value.type === 'configure-log') return isObject(value.log);
   return false;
 }
 

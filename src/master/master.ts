@@ -3,7 +3,7 @@ import type { LoadedConfig, LoadOutcome } from '../config/load.js';
 import type { Settings } from '../config/settings.js';
 import { TsicornError } from '../errors.js';
 import type { WorkerMessage } from '../ipc/messages.js';
-import type { Logger } from '../log/logger.js';
+import type { Logger, ServerLog } from '../log/logger.js';
 import { CrashBackoff } from './backoff.js';
 import { bindListeners, type Listener } from './listeners.js';
 import { describeChange, diffListeners, planReload, type ReloadTrigger } from './reload.js';
@@ -44,7 +44,7 @@ export function workerCount(setting: Settings['workers']): number {
 export interface MasterOptions {
   config: LoadedConfig;
   listeners: Listener[];
-  log: Logger;
+  serverLog: ServerLog;
   /** Loads the config again exactly as at start (same file, flags): what check-config runs. */
   reloadConfig: () => LoadOutcome;
   /** Under systemd socket activation the listeners are fixed: `bind` changes are ignored. */
@@ -87,7 +87,7 @@ export class Master {
   handedOver = false;
 
   constructor(private readonly opts: MasterOptions) {
-    this.log = opts.log;
+    this.log = opts.serverLog.logger;
     this.current = { number: 1, config: opts.config, listeners: opts.listeners };
     this.target = workerCount(opts.config.settings.workers);
     const roundRobin = opts.config.settings.balance === 'round-robin';
@@ -190,9 +190,15 @@ export class Master {
       case 'SIGUSR2':
         this.upgrade();
         break;
+      case 'SIGUSR1':
+        // logrotate's postrotate: every process reopens its own files.
+        this.opts.serverLog.reopen();
+        for (const worker of this.pool.live()) worker.send({ type: 'reopen-logs' });
+        for (const worker of this.pool.all()) if (worker.state === 'retiring') worker.send({ type: 'reopen-logs' });
+        this.log.info({ workers: this.pool.size }, 'log files reopened');
+        break;
       default:
-        // USR1 (reopen logs) arrives with the logging work.
-        this.log.info({ signal }, 'signal not handled yet; ignored');
+        this.log.info({ signal }, 'signal ignored');
     }
   }
 
@@ -229,7 +235,7 @@ export class Master {
     }
     const newTarget = workerCount(plan.config.settings.workers);
     if (newTarget !== workerCount(this.settings.workers)) this.scale(newTarget);
-    this.log.level = plan.config.settings.log.level;
+    if (plan.changes.some((c) => c.name.startsWith('log.'))) this.applyLogSettings(plan.config);
     if (!plan.rotate) {
       this.current = { ...this.current, config: plan.config };
       this.opts.onConfigApplied?.(plan.config);
@@ -257,6 +263,15 @@ export class Master {
         this.runPendingReload();
       },
     );
+  }
+
+  /** `log.*` changes apply live: the master's own log, and every worker's (no rotation needed). */
+  private applyLogSettings(config: LoadedConfig): void {
+    const log = config.settings.log;
+    this.opts.serverLog
+      .configure(log, config.baseDir)
+      .catch((err: unknown) => this.log.error({ err }, 'cannot apply the new log settings'));
+    for (const worker of this.pool.all()) if (worker.state !== 'exited') worker.send({ type: 'configure-log', log });
   }
 
   /** USR2: start a new master on the same listeners; leave once it is ready. */

@@ -1,4 +1,5 @@
 import { type ChildProcess, fork } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { isWorkerMessage, type MasterMessage, type WorkerMessage } from '../ipc/messages.js';
 
@@ -20,6 +21,10 @@ export interface SpawnOptions {
   env: NodeJS.ProcessEnv;
   /** Listener descriptors in the master; the worker sees them as fds 4, 5, ... */
   fds: number[];
+  /** log.capture_output: the worker's stdout/stderr are piped to the master's log. */
+  captureOutput: boolean;
+  /** Called with each line the app prints when output is captured. */
+  onOutput?: (worker: WorkerHandle, stream: 'stdout' | 'stderr', line: string) => void;
 }
 
 /**
@@ -47,11 +52,22 @@ export class WorkerHandle {
   constructor(opts: SpawnOptions, events: WorkerEvents) {
     this.id = opts.id;
     this.generation = opts.generation;
+    const out = opts.captureOutput ? 'pipe' : 'inherit';
+    // With capture on, the worker's own log still reaches the master's stderr directly, as the
+    // fd after the listeners (see logFd in the boot message), not through the capture.
     this.child = fork(WORKER_MAIN, [], {
       env: opts.env,
-      stdio: ['inherit', 'inherit', 'inherit', 'ipc', ...opts.fds],
+      stdio: ['inherit', out, out, 'ipc', ...opts.fds, ...(opts.captureOutput ? [2] : [])],
       serialization: 'json',
     });
+    if (opts.captureOutput && opts.onOutput) {
+      const onOutput = opts.onOutput;
+      for (const stream of ['stdout', 'stderr'] as const) {
+        const source = this.child[stream];
+        if (source)
+          createInterface({ input: source, crlfDelay: Number.POSITIVE_INFINITY }).on('line', (line) => onOutput(this, stream, line));
+      }
+    }
     this.child.on('message', (message: unknown) => {
       if (isWorkerMessage(message)) events.message(this, message);
     });

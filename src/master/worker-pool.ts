@@ -55,7 +55,19 @@ export class WorkerPool {
     const env: NodeJS.ProcessEnv = { ...process.env, UV_THREADPOOL_SIZE: String(settings.threads) };
     for (const [key, value] of Object.entries(settings.env)) if (value !== undefined) env[key] = String(value);
     const fds = this.roundRobin ? [] : generation.listeners.map((l) => l.fd);
-    const worker = new WorkerHandle({ id: this.nextId++, generation: generation.number, env, fds }, this.events);
+    const captureOutput = settings.log.capture_output;
+    const worker = new WorkerHandle(
+      {
+        id: this.nextId++,
+        generation: generation.number,
+        env,
+        fds,
+        captureOutput,
+        onOutput: (w, stream, output) =>
+          this.log.info({ worker: w.id, workerPid: w.pid, generation: w.generation, stream, output }, 'app output'),
+      },
+      this.events,
+    );
     const jitter = settings.max_requests > 0 && settings.max_requests_jitter > 0 ? randomInt(0, settings.max_requests_jitter + 1) : 0;
     worker.send({
       type: 'boot',
@@ -65,6 +77,7 @@ export class WorkerPool {
       baseDir,
       listeners: generation.listeners.map((l, i) => ({ fd: this.roundRobin ? null : 4 + i, address: l.bound })),
       maxRequests: settings.max_requests > 0 ? settings.max_requests + jitter : 0,
+      logFd: captureOutput ? 4 + fds.length : 2,
     });
     this.workers.set(worker.id, worker);
     this.log.debug({ worker: worker.id, workerPid: worker.pid, generation: generation.number }, 'worker spawned');

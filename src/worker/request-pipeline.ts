@@ -1,8 +1,12 @@
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
 import { getRequestListener } from '@hono/node-server';
+import type { AccessLog } from '../log/access-log.js';
 import type { Logger } from '../log/logger.js';
 import type { LoadedApp } from './app-loader.js';
 import type { ConnectionTracker } from './connections.js';
+import type { CountingResponse } from './counting-response.js';
 
 type AnyListener = (req: IncomingMessage, res: ServerResponse) => unknown;
 
@@ -48,6 +52,29 @@ export interface PipelineOptions {
   isDraining: () => boolean;
   /** Called after each request is counted (max_requests). */
   onRequest: (count: number) => void;
+  accessLog: AccessLog;
+  /** Lower-case name of the request id header (`log.request_id_header`). */
+  requestIdHeader: string;
+}
+
+/** An incoming id is kept if it is short and printable; anything else is replaced. */
+const SAFE_ID = /^[\x21-\x7e]{1,200}$/;
+
+function remoteAddress(req: IncomingMessage): string {
+  const address = req.socket.remoteAddress;
+  if (address === undefined) return '-';
+  return address.startsWith('::ffff:') ? address.slice(7) : address;
+}
+
+/** The status the access log shows: the response's, or 499 (nginx's) if the client left first. */
+function loggedStatus(res: ServerResponse): number {
+  if (res.writableFinished || res.headersSent) return res.statusCode;
+  return 499;
+}
+
+function bodyBytes(req: IncomingMessage, res: ServerResponse): number {
+  if (req.method === 'HEAD' || res.statusCode === 204 || res.statusCode === 304) return 0;
+  return (res as CountingResponse).bodyBytes ?? 0;
 }
 
 /**
@@ -66,16 +93,35 @@ export function requestPipeline(opts: PipelineOptions): RequestListener {
       res.destroy();
     }
   };
+  const { accessLog, requestIdHeader } = opts;
   return (req, res) => {
+    const startMs = Date.now();
+    const started = performance.now();
     counters.requests++;
     counters.inflight++;
     const socket = req.socket;
     tracker.requestStarted(socket);
     counters.open.add(res);
+    // Honour the client's (or proxy's) request id, or make one; the app reads it from req.headers.
+    const incoming = req.headers[requestIdHeader];
+    const requestId = typeof incoming === 'string' && SAFE_ID.test(incoming) ? incoming : randomUUID();
+    req.headers[requestIdHeader] = requestId;
     res.once('close', () => {
       counters.inflight--;
       counters.open.delete(res);
       tracker.requestEnded(socket);
+      if (accessLog.enabled) {
+        accessLog.write({
+          req,
+          res,
+          startMs,
+          durationUs: (performance.now() - started) * 1000,
+          bytes: bodyBytes(req, res),
+          status: loggedStatus(res),
+          remoteAddr: remoteAddress(req),
+          requestId,
+        });
+      }
     });
     if (opts.isDraining()) res.setHeader('connection', 'close');
     try {

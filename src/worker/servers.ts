@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
-import { createServer as createHttpServer, type Server as HttpServer, type RequestListener } from 'node:http';
+import { createServer as createHttpServer, type Server as HttpServer, type RequestListener, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { resolve } from 'node:path';
 import type { Settings } from '../config/settings.js';
 import type { InheritedListener } from '../ipc/messages.js';
+import { CountingResponse } from './counting-response.js';
 
 function tlsOptions(settings: Settings, baseDir: string) {
   const { tls } = settings;
@@ -26,6 +27,7 @@ function tlsOptions(settings: Settings, baseDir: string) {
  */
 export function buildServer(settings: Settings, baseDir: string, listener: RequestListener): HttpServer {
   const options = {
+    ServerResponse: CountingResponse as unknown as typeof ServerResponse,
     keepAliveTimeout: settings.keepalive * 1000,
     headersTimeout: settings.headers_timeout * 1000,
     requestTimeout: settings.request_timeout * 1000,

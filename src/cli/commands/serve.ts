@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import type { Override } from '../../config/layers.js';
 import { loadConfig } from '../../config/load.js';
 import { TsicornError } from '../../errors.js';
-import { createServerLogger } from '../../log/logger.js';
+import { createServerLog } from '../../log/logger.js';
 import { bindListeners, type Listener } from '../../master/listeners.js';
 import { Master } from '../../master/master.js';
 import { removePidfile, writePidfile } from '../../master/pidfile.js';
@@ -53,7 +53,8 @@ export async function serve(opts: ServeOptions): Promise<number> {
   }
   printWarnings(outcome.config.warnings);
   const { settings, baseDir } = outcome.config;
-  const log = await createServerLogger(settings.log, baseDir, { component: 'master' });
+  const serverLog = await createServerLog(settings.log, baseDir, { component: 'master' });
+  const log = serverLog.logger;
   process.title = `tsicorn: master [${settings.proc_name ?? settings.app}]`;
   if (settings.umask !== null) process.umask(Number.parseInt(settings.umask, 8));
 
@@ -77,7 +78,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
     const running = new Master({
       config: outcome.config,
       listeners,
-      log,
+      serverLog,
       reloadConfig: () => loadConfig({ file, flags }),
       bindFixed: activated.length > 0,
       onReady: () => {

@@ -1,0 +1,120 @@
+import type { Server as HttpServer } from 'node:http';
+import type { Socket } from 'node:net';
+import type { MasterMessage } from '../ipc/messages.js';
+import { sendToMaster } from '../ipc/worker-channel.js';
+import type { AccessLog } from '../log/access-log.js';
+import type { ServerLog } from '../log/logger.js';
+import type { LoadedApp } from './app-loader.js';
+import { ConnectionTracker } from './connections.js';
+import { Drain } from './drain.js';
+import { appListener, type RequestCounters, requestPipeline } from './request-pipeline.js';
+import { buildServer, listenOnInherited } from './servers.js';
+
+export type Boot = Extract<MasterMessage, { type: 'boot' }>;
+
+/**
+ * A serving worker: its servers on the inherited listeners, its counters, heartbeats, and the
+ * drain that ends it. Its counterpart in the master is src/master/worker-handle.ts.
+ */
+export class Worker {
+  private readonly counters: RequestCounters = { requests: 0, inflight: 0, open: new Set() };
+  private readonly tracker = new ConnectionTracker();
+  private readonly servers: HttpServer[] = [];
+  private heartbeat: NodeJS.Timeout | undefined;
+  private retireAsked = false;
+  private drain: Drain | null = null;
+
+  constructor(
+    private readonly boot: Boot,
+    private readonly serverLog: ServerLog,
+    private readonly accessLog: AccessLog,
+  ) {}
+
+  private get log() {
+    return this.serverLog.logger;
+  }
+
+  async start(app: LoadedApp, startedAt: number): Promise<void> {
+    const { settings, baseDir, listeners } = this.boot;
+    const listener = requestPipeline({
+      listener: appListener(app, this.log),
+      tracker: this.tracker,
+      counters: this.counters,
+      log: this.log,
+      isDraining: () => this.drain !== null,
+      onRequest: (count) => this.countRequest(count),
+      accessLog: this.accessLog,
+      requestIdHeader: settings.log.request_id_header.toLowerCase(),
+    });
+    for (const inherited of listeners) {
+      const server = buildServer(settings, baseDir, listener);
+      if (app.kind === 'server') for (const upgrade of app.server.listeners('upgrade')) server.on('upgrade', upgrade as never);
+      this.tracker.watch(server);
+      this.servers.push(server);
+      await listenOnInherited(server, inherited, settings.backlog);
+    }
+    const interval = Math.max(100, Math.min(1000, (settings.timeout * 1000) / 4 || 1000));
+    this.heartbeat = setInterval(() => this.beat(), interval);
+    sendToMaster({ type: 'ready', interface: app.kind, describe: app.describe, bootMs: Date.now() - startedAt });
+    this.log.info({ interface: app.kind, app: settings.app, bootMs: Date.now() - startedAt }, 'worker ready');
+  }
+
+  /** Once a heartbeat interval: counts, and the oldest request in flight (Sets keep insertion order). */
+  private beat(): void {
+    const { requests, inflight, open } = this.counters;
+    const first = open.values().next();
+    const req = first.done ? undefined : first.value.req;
+    sendToMaster({ type: 'heartbeat', requests, inflight, ...(req ? { oldest: `${req.method} ${req.url}` } : {}) });
+  }
+
+  /** balance: round-robin: a connection the master accepted for listener `index`. */
+  accept(index: number, socket: Socket): void {
+    const server = this.servers[index];
+    if (!server || this.drain) {
+      socket.destroy();
+      return;
+    }
+    server.emit('connection', socket);
+  }
+
+  private countRequest(count: number): void {
+    const limit = this.boot.maxRequests;
+    if (limit > 0 && count >= limit && !this.retireAsked) this.askToRetire('max_requests', `served ${count} requests`);
+  }
+
+  /** Asks the master for a replacement; this worker serves on until told to stop. */
+  askToRetire(reason: 'max_requests' | 'uncaught_exception', detail: string): void {
+    if (this.retireAsked) return;
+    this.retireAsked = true;
+    if (process.connected) sendToMaster({ type: 'retire', reason, detail });
+    else this.stop('graceful', 'master gone');
+  }
+
+  stop(mode: 'graceful' | 'quick', reason: string): void {
+    if (mode === 'quick') {
+      this.log.info({ reason }, 'worker exiting now');
+      this.exit();
+    }
+    if (this.drain) return;
+    clearInterval(this.heartbeat);
+    this.log.info({ reason, inflight: this.counters.inflight, connections: this.tracker.openConnections }, 'worker draining');
+    this.drain = new Drain({
+      servers: this.servers,
+      tracker: this.tracker,
+      counters: this.counters,
+      gracefulMs: this.boot.settings.graceful_timeout * 1000,
+      idleGraceMs: Math.min(1000, this.boot.settings.keepalive * 1000),
+      onDone: (forced) => {
+        this.log.info({ forced, requests: this.counters.requests }, 'worker exiting');
+        this.exit();
+      },
+    });
+    this.drain.start();
+  }
+
+  /** Leaves with the access log written out. */
+  exit(): never {
+    this.accessLog.flush();
+    process.exit(0);
+  }
+}
