@@ -59,6 +59,7 @@ function buildProgram(): Command {
   for (const [name, signal, description] of [
     ['reload', 'SIGHUP', 'Reload the running server: re-read the config and replace every worker, with zero downtime'],
     ['upgrade', 'SIGUSR2', 'Start a new master (new tsicorn or Node binary) on the same sockets; the old one leaves once it is ready'],
+    ['reopen-logs', 'SIGUSR1', 'Make the master and every worker reopen their log files (for logrotate)'],
   ] as const) {
     const command = program
       .command(name)

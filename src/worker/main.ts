@@ -54,6 +54,7 @@ async function main(): Promise<void> {
   const reopenLogs = () => {
     serverLog.reopen();
     accessLog.reopen();
+    log.info('log files reopened');
   };
 
   const onSignal = (signal: NodeJS.Signals) => {

@@ -106,6 +106,8 @@ export function requestPipeline(opts: PipelineOptions): RequestListener {
     const incoming = req.headers[requestIdHeader];
     const requestId = typeof incoming === 'string' && SAFE_ID.test(incoming) ? incoming : randomUUID();
     req.headers[requestIdHeader] = requestId;
+    // Read now: once a client has gone, its socket no longer knows its address.
+    const remoteAddr = accessLog.enabled ? remoteAddress(req) : '-';
     res.once('close', () => {
       counters.inflight--;
       counters.open.delete(res);
@@ -118,7 +120,7 @@ export function requestPipeline(opts: PipelineOptions): RequestListener {
           durationUs: (performance.now() - started) * 1000,
           bytes: bodyBytes(req, res),
           status: loggedStatus(res),
-          remoteAddr: remoteAddress(req),
+          remoteAddr,
           requestId,
         });
       }

@@ -1,0 +1,198 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { runLoad } from '../helpers/load.js';
+import { ROOT, type RunningServer, serverYaml, startServer, until } from '../helpers/server.js';
+
+const APP = join(ROOT, 'test', 'fixtures', 'serve', 'node-app.cjs');
+const CLF_TIME = /\[\d{2}\/\w{3}\/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}\]/.source;
+
+function accessLines(server: RunningServer, file = 'access.log'): string[] {
+  const path = join(server.dir, file);
+  if (!existsSync(path)) return [];
+  return readFileSync(path, 'utf8').split('\n').filter(Boolean);
+}
+
+/** Sends raw bytes and reads the whole answer (the connection is closed by the request). */
+async function raw(url: string, bytes: Buffer | string): Promise<string> {
+  const { hostname, port } = new URL(url);
+  const socket = connect(Number(port), hostname);
+  let answer = '';
+  socket.on('data', (d) => {
+    answer += d.toString('latin1');
+  });
+  socket.write(bytes);
+  await once(socket, 'close');
+  return answer;
+}
+
+test('combined: exact lines for ordinary and odd requests', { timeout: 30_000 }, async (t) => {
+  const server = await startServer(t, {
+    files: { 'server.yaml': serverYaml(APP, { workers: 1, log: { accesslog: 'access.log', access_format: 'combined' } }) },
+  });
+  const base = server.url();
+  await (await fetch(`${base}/plain?x=1`, { headers: { referer: 'https://ref.example/', 'user-agent': 'tester/1.0' } })).text();
+  await (await fetch(`${base}/plain`, { method: 'HEAD' })).text();
+  await (await fetch(`${base}/download?chunks=3`)).arrayBuffer();
+  await (await fetch(`${base}/early-hints`)).text();
+  // A non-ASCII path (clients percent-encode it; Node refuses raw bytes there), and quotes, a
+  // tab, a backslash and raw UTF-8 in a header: escaped, never written raw.
+  await raw(
+    base,
+    Buffer.concat([
+      Buffer.from('GET /caf%C3%A9 HTTP/1.1\r\nHost: x\r\nUser-Agent: a "b"\tc\\d '),
+      Buffer.from('é', 'utf8'),
+      Buffer.from('\r\nConnection: close\r\n\r\n'),
+    ]),
+  );
+  // A client that gives up before the answer: nginx's 499.
+  const aborted = request(`${base}/slow?ms=1500`);
+  aborted.on('error', () => {});
+  aborted.end();
+  await new Promise((r) => setTimeout(r, 200));
+  aborted.destroy();
+  await until('six access lines', () => accessLines(server).length >= 6).catch((err: Error) => {
+    throw new Error(`${err.message}\n${accessLines(server).join('\n')}`);
+  });
+  const lines = accessLines(server);
+  const prefix = `^127\\.0\\.0\\.1 - - ${CLF_TIME} `;
+  const expected = [
+    `"GET /plain\\?x=1 HTTP/1\\.1" 200 \\d+ "https://ref\\.example/" "tester/1\\.0"$`,
+    `"HEAD /plain HTTP/1\\.1" 200 - "-" "[^"]*"$`,
+    `"GET /download\\?chunks=3 HTTP/1\\.1" 200 196608 "-" "[^"]*"$`,
+    `"GET /early-hints HTTP/1\\.1" 200 6 "-" "[^"]*"$`,
+    `"GET /caf%C3%A9 HTTP/1\\.1" 200 \\d+ "-" "a \\\\"b\\\\"\\\\x09c\\\\\\\\d \\\\xc3\\\\xa9"$`,
+    `"GET /slow\\?ms=1500 HTTP/1\\.1" 499 - "-" "-"$`,
+  ];
+  expected.forEach((tail, i) => assert.match(lines[i] ?? '', new RegExp(prefix + tail), `line ${i + 1}`));
+  // The server log is JSON, line by line.
+  for (const line of server.stderrText) assert.doesNotThrow(() => JSON.parse(line), line);
+});
+
+test('json access log, request ids honoured or made, a Gunicorn format string', { timeout: 30_000 }, async (t) => {
+  const server = await startServer(t, {
+    files: { 'server.yaml': serverYaml(APP, { workers: 1, log: { accesslog: 'access.log', access_format: 'json' } }) },
+  });
+  const given = await (await fetch(`${server.url()}/request-id`, { headers: { 'x-request-id': 'abc-123' } })).text();
+  assert.equal(given, 'abc-123');
+  const made = await (await fetch(`${server.url()}/request-id`)).text();
+  assert.match(made, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+  await until('two lines', () => accessLines(server).length >= 2);
+  const [first, second] = accessLines(server).map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.deepEqual(Object.keys(first ?? {}), [
+    'time',
+    'remote_addr',
+    'method',
+    'path',
+    'query',
+    'protocol',
+    'status',
+    'bytes',
+    'duration_ms',
+    'referer',
+    'user_agent',
+    'request_id',
+  ]);
+  assert.equal(first?.request_id, 'abc-123');
+  assert.equal(second?.request_id, made);
+  assert.equal(first?.status, 200);
+  assert.equal(first?.bytes, 7);
+  assert.equal(typeof first?.duration_ms, 'number');
+
+  // A live change of the format at reload: no rotation, the next line uses it.
+  writeFileSync(
+    join(server.dir, 'server.yaml'),
+    serverYaml(APP, { workers: 1, log: { accesslog: 'access.log', access_format: '%(m)s %(U)s %(s)s %({x-request-id}i)s' } }),
+  );
+  await server.waitForLog('config reloaded', { trigger: 'watch' });
+  // The worker applies it on a message from the master: poll with requests until a line shows it.
+  let line = '';
+  for (const deadline = Date.now() + 10_000; line !== 'GET /fmt 200 r9' && Date.now() < deadline; ) {
+    await (await fetch(`${server.url()}/fmt`, { headers: { 'x-request-id': 'r9' } })).text();
+    await until('the line to be written', () => accessLines(server).length > 2);
+    line = accessLines(server).at(-1) ?? '';
+  }
+  assert.equal(line, 'GET /fmt 200 r9');
+  assert.equal(server.countLogs('rotation started'), 0, 'log settings apply without a rotation');
+});
+
+test('4 workers under load write one file: only whole lines, none lost', { timeout: 60_000 }, async (t) => {
+  const server = await startServer(t, {
+    files: { 'server.yaml': serverYaml(APP, { workers: 4, log: { accesslog: 'access.log' } }) },
+  });
+  const result = await runLoad(`${server.url()}/${'x'.repeat(300)}`, { total: 4000, concurrency: 16 });
+  assert.equal(result.ok, 4000, result.errors.slice(0, 3).join('\n'));
+  await until('every line', () => accessLines(server).length >= 4000);
+  const lines = accessLines(server);
+  assert.equal(lines.length, 4000);
+  const whole = new RegExp(`^127\\.0\\.0\\.1 - - ${CLF_TIME} "GET /x{300} HTTP/1\\.1" 200 \\d+ "-" "[^"]*"$`);
+  for (const line of lines) assert.match(line, whole);
+});
+
+test('logrotate: mv + USR1 puts every later line in the new files, none lost', { timeout: 60_000 }, async (t) => {
+  const server = await startServer(t, {
+    files: { 'server.yaml': serverYaml(APP, { workers: 2, log: { accesslog: 'access.log', errorlog: 'error.log' } }) },
+    waitReady: false,
+  });
+  const errorLog = (file = 'error.log') => (existsSync(join(server.dir, file)) ? readFileSync(join(server.dir, file), 'utf8') : '');
+  await until('the server to be ready', () => errorLog().includes('"server ready"'));
+  const ready = JSON.parse(
+    errorLog()
+      .split('\n')
+      .find((l) => l.includes('"server ready"')) ?? '{}',
+  ) as { listeners: string[] };
+  const url = `http://${ready.listeners[0]}`;
+  const before = await runLoad(`${url}/before`, { total: 300, concurrency: 4 });
+  assert.equal(before.ok, 300);
+  await until('300 lines', () => accessLines(server).length === 300);
+  renameSync(join(server.dir, 'access.log'), join(server.dir, 'access.log.1'));
+  renameSync(join(server.dir, 'error.log'), join(server.dir, 'error.log.1'));
+  process.kill(server.pid, 'SIGUSR1');
+  // The master and both workers say so in the new error log.
+  await until('every process to reopen', () => errorLog().split('log files reopened').length - 1 === 3);
+  const after = await runLoad(`${url}/after`, { total: 300, concurrency: 4 });
+  assert.equal(after.ok, 300);
+  await until('600 lines in all', () => accessLines(server, 'access.log.1').length + accessLines(server).length === 600);
+  assert.ok(
+    accessLines(server, 'access.log.1').every((l) => l.includes('/before')),
+    'no later line went to the old file... ',
+  );
+  assert.equal(accessLines(server).length, 300);
+  assert.ok(errorLog('error.log.1').includes('"server ready"'));
+  assert.ok(!errorLog().includes('"server ready"'), 'the new error log starts at the reopen');
+});
+
+test('capture_output: the app’s console.log and console.error go into the server log', { timeout: 30_000 }, async (t) => {
+  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 1, log: { capture_output: true } }) } });
+  await (await fetch(`${server.url()}/console?n=7`)).text();
+  const out = await server.waitForLog('app output', { stream: 'stdout' });
+  assert.equal(out.output, 'app says hello on stdout 7');
+  const err = await server.waitForLog('app output', { stream: 'stderr' });
+  assert.equal(err.output, 'app says oops on stderr');
+  assert.equal(out.component, 'master');
+  // The worker's own log lines are not wrapped as app output.
+  assert.ok(server.findLog('worker ready', { component: 'worker' }));
+  assert.equal(server.logs.filter((l) => l.msg === 'app output' && String(l.output).startsWith('{')).length, 0);
+});
+
+test('an access log that cannot be written is reported, and the worker serves on', { timeout: 30_000 }, async (t) => {
+  if (!existsSync('/dev/full')) {
+    t.skip('no /dev/full on this system');
+    return;
+  }
+  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 1, log: { accesslog: '/dev/full' } }) } });
+  const result = await runLoad(`${server.url()}/`, { total: 200, concurrency: 4 });
+  assert.equal(result.ok, 200);
+  const failed = await server.waitForLog('access log write failed; lines are dropped until the log is reopened (USR1)');
+  assert.match(JSON.stringify(failed.err), /ENOSPC/);
+  assert.equal(server.countLogs('worker died'), 0);
+  assert.equal(
+    server.countLogs('access log write failed; lines are dropped until the log is reopened (USR1)'),
+    1,
+    'reported once, not per line',
+  );
+});
