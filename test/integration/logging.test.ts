@@ -68,7 +68,7 @@ test('combined: exact lines for ordinary and odd requests', { timeout: 30_000 },
     `"GET /caf%C3%A9 HTTP/1\\.1" 200 \\d+ "-" "a \\\\"b\\\\"\\\\x09c\\\\\\\\d \\\\xc3\\\\xa9"$`,
     `"GET /slow\\?ms=1500 HTTP/1\\.1" 499 - "-" "-"$`,
   ];
-  expected.forEach((tail, i) => assert.match(lines[i] ?? '', new RegExp(prefix + tail), `line ${i + 1}`));
+  for (const [i, tail] of expected.entries()) assert.match(lines[i] ?? '', new RegExp(prefix + tail), `line ${i + 1}`);
   // The server log is JSON, line by line.
   for (const line of server.stderrText) assert.doesNotThrow(() => JSON.parse(line), line);
 });
