@@ -39,3 +39,17 @@ export function isIpOrCidr(text: string): boolean {
   if (prefix === undefined) return true;
   return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
 }
+
+/** Why a `bind` entry is not an address, in the terms of the mistake people make. */
+export function bindHint(text: string): string | undefined {
+  if (/^\d+$/.test(text)) return `a port alone is written ":${text}" (all interfaces) or "127.0.0.1:${text}"`;
+  if (/^[a-z]+:\/\//i.test(text) && !text.startsWith('fd://')) return 'write the address without a scheme, e.g. 127.0.0.1:8000';
+  if (/^fd:\/\/[0-2]$/.test(text)) return 'fds 0, 1 and 2 are stdin, stdout and stderr; inherited sockets start at fd://3';
+  if (text === 'unix:') return 'give the socket path, e.g. unix:/run/app.sock';
+  const port = /:(\d+)$/.exec(text)?.[1];
+  if (port && Number(port) > 65535) return `port ${port} is above 65535`;
+  if (text.startsWith('[') && !text.includes(']')) return 'close the bracket: [::1]:8000';
+  if ((text.match(/:/g) ?? []).length > 1 && !text.startsWith('[')) return 'an IPv6 address goes in brackets: [::1]:8000';
+  if (!text.includes(':')) return `add a port: ${text}:8000`;
+  return undefined;
+}

@@ -46,8 +46,8 @@ export function findConflicts(s: Settings, originOf: (pointer: string) => Origin
     error(
       '/headers_timeout',
       'headers_timeout',
-      `(${s.headers_timeout} s) is longer than request_timeout (${s.request_timeout} s)`,
-      'the whole request cannot take less time than its head',
+      `${s.headers_timeout} s is longer than request_timeout (${s.request_timeout} s)`,
+      'the request head is part of the request: make request_timeout at least as long',
     );
   }
 

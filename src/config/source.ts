@@ -45,9 +45,11 @@ export function detectFormat(text: string): 'yaml' | 'json' {
 
 export function parseConfigText(text: string, file: string): ParseResult {
   const lines = new LineIndex(text);
-  const fail = (offset: number, code: ConfigIssue['code'], message: string): ParseResult => ({
+  const fail = (offset: number, code: ConfigIssue['code'], message: string, hint?: string): ParseResult => ({
     ok: false,
-    issues: [{ code, severity: 'error', origin: { kind: 'file', file, ...lines.at(offset) }, setting: null, message }],
+    issues: [
+      { code, severity: 'error', origin: { kind: 'file', file, ...lines.at(offset) }, setting: null, message, ...(hint ? { hint } : {}) },
+    ],
   });
   const format = detectFormat(text);
   if (format === 'json') {
@@ -57,7 +59,8 @@ export function parseConfigText(text: string, file: string): ParseResult {
       JSON.parse(text);
     } catch (err) {
       const message = (err as Error).message.replace(/, (\.\.\.)?".*$/s, '').replace(/ in JSON at position \d+.*$/s, '');
-      return fail(jsonErrorOffset(text), 'TSI_ERR_CONFIG_SYNTAX', `invalid JSON: ${message}`);
+      const hint = /property name|Unexpected token '?[\]}]/.test(message) ? 'JSON allows no comma after the last item' : undefined;
+      return fail(jsonErrorOffset(text), 'TSI_ERR_CONFIG_SYNTAX', `invalid JSON: ${message}`, hint);
     }
   }
   let events: Event[];
@@ -68,12 +71,12 @@ export function parseConfigText(text: string, file: string): ParseResult {
   } catch (err) {
     if (!(err instanceof YAMLException)) throw err;
     const offset = err.mark?.position ?? 0;
-    const duplicate = /duplicated mapping key/.test(err.reason);
-    return fail(
-      offset,
-      duplicate ? 'TSI_ERR_CONFIG_DUPLICATE_KEY' : 'TSI_ERR_CONFIG_SYNTAX',
-      duplicate ? 'this key is given twice in the same mapping' : `invalid YAML: ${err.reason}`,
-    );
+    if (/duplicated mapping key/.test(err.reason)) {
+      const { key, firstLine } = duplicateKey(text, offset, lines);
+      const first = firstLine ? ` (first on line ${firstLine})` : '';
+      return fail(offset, 'TSI_ERR_CONFIG_DUPLICATE_KEY', `\`${key}\` is given twice in the same mapping${first}`, 'keep one of them');
+    }
+    return fail(offset, 'TSI_ERR_CONFIG_SYNTAX', `invalid YAML: ${err.reason}`, yamlHint(err.reason));
   }
   if (docs.length > 1) {
     const second = events.filter((e) => e.type === EVENT_ID.DOCUMENT)[1];
@@ -101,6 +104,28 @@ export function parseConfigText(text: string, file: string): ParseResult {
     };
   }
   return { ok: true, source: { file, format, value, valueAt, keyAt } };
+}
+
+/** Explains the YAML errors people meet most, whose cause is often elsewhere than the mark. */
+function yamlHint(reason: string): string | undefined {
+  if (/deficient indentation|end of the stream within a (double|single) quoted scalar|missed comma between flow collection/.test(reason)) {
+    return 'often a quote or bracket left open on a line above';
+  }
+  if (/tab characters/.test(reason)) return 'indent with spaces; YAML forbids tabs there';
+  if (/bad indentation/.test(reason)) return 'keys of one mapping must start in the same column';
+  return undefined;
+}
+
+/** The key at a duplicate-key mark, and the line where the same key first appears at that indentation. */
+function duplicateKey(text: string, offset: number, lines: LineIndex): { key: string; firstLine: number | null } {
+  const key = /^("[^"]*"|'[^']*'|[^\s:#]+)/.exec(text.slice(offset))?.[1] ?? '?';
+  const { line, column } = lines.at(offset);
+  const indent = ' '.repeat(column - 1);
+  const all = text.split('\n');
+  const escaped = key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const same = new RegExp(`^${indent}${escaped}\\s*:`);
+  for (let i = 0; i < line - 1; i++) if (same.test(all[i] ?? '')) return { key: key.replace(/^["']|["']$/g, ''), firstLine: i + 1 };
+  return { key: key.replace(/^["']|["']$/g, ''), firstLine: null };
 }
 
 function firstOffsetAfter(events: Event[], doc: Event): number {

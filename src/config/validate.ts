@@ -1,5 +1,5 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import { isIpOrCidr, parseBindAddress, parseHostPort } from './bind-address.js';
+import { bindHint, isIpOrCidr, parseBindAddress, parseHostPort } from './bind-address.js';
 import { describeSchema, describeValue } from './describe.js';
 import { unknownKeyHint } from './hints.js';
 import type { ConfigIssue, Origin } from './issue.js';
@@ -80,12 +80,20 @@ export function validateSettings(data: Record<string, unknown>, originOf: (point
       if (seen.has(`name ${pointer}`)) continue;
       const schema = schemaAt(root, pointerToSegments(pointer));
       const value = valueAt(data, pointer);
+      const isBind = pointer === '/bind' || /^\/bind\/\d+$/.test(pointer);
+      const expected = isBind
+        ? `an address (host:port, :port, [ipv6]:port, unix:PATH or fd://N)${pointer === '/bind' ? ' or a list of them' : ''}`
+        : schema
+          ? describeSchema(schema)
+          : 'a different value';
+      const hint = isBind && typeof value === 'string' ? bindHint(value) : undefined;
       add(`value ${pointer}`, {
         code: 'TSI_ERR_CONFIG_INVALID_VALUE',
         severity: 'error',
         origin: originOf(pointer),
         setting: settingName(pointer),
-        message: `expected ${schema ? describeSchema(schema) : 'a different value'}, got ${describeValue(value)}`,
+        message: `expected ${expected}, got ${describeValue(value)}`,
+        ...(hint ? { hint } : {}),
       });
     }
   }
