@@ -40,7 +40,8 @@ export type MasterMessage =
 export type WorkerMessage =
   | { type: 'ready'; interface: string; describe: string; bootMs: number }
   /** The app failed to load; the worker exits right after. */
-  | { type: 'boot-failed'; message: string; stack?: string }
+  /** `listenError`: the listener could not listen (EADDRINUSE, EACCES): a bind problem, not the app's. */
+  | { type: 'boot-failed'; message: string; stack?: string; listenError?: { address: string; code: string } }
   /** `oldest`: the longest-running request in flight (`GET /path`), for the timeout log. */
   | { type: 'heartbeat'; requests: number; inflight: number; oldest?: string }
   /** The worker asks to be replaced (it keeps serving until told to stop). */

@@ -1,6 +1,7 @@
 import { lookup } from 'node:dns/promises';
 import { closeSync, fstatSync, lstatSync, unlinkSync } from 'node:fs';
 import * as net from 'node:net';
+import { constants } from 'node:os';
 import { resolve } from 'node:path';
 import { getSystemErrorName } from 'node:util';
 import { type BindAddress, parseBindAddress } from '../config/bind-address.js';
@@ -77,6 +78,13 @@ async function bindTcp(address: string, host: string, port: number): Promise<Lis
   if (typeof handle === 'number') throw bindError(address, errnoText(handle));
   const name: Record<string, unknown> = {};
   handle.getsockname?.(name);
+  // libuv defers EADDRINUSE from bind(2) to listen(2) (its "delayed error"), and a worker opening
+  // the fd does not see it: its listen would bind an ephemeral port instead. A socket whose bind
+  // failed has no port yet, so that is how a port in use shows here.
+  if (!name.port) {
+    handle.close();
+    throw bindError(address, errnoText(-constants.errno.EADDRINUSE));
+  }
   const boundHost = typeof name.address === 'string' ? name.address : (ip ?? '::');
   const bound = `${boundHost.includes(':') ? `[${boundHost}]` : boundHost}:${String(name.port ?? port)}`;
   return { address, bound, fd: handle.fd, close: () => handle.close(), release: () => {} };

@@ -66,7 +66,7 @@ export class Master {
   private readonly queue: MasterEvent[] = [];
   private scheduled = false;
   private readonly pool: WorkerPool;
-  private readonly bootErrors = new Map<WorkerHandle, { message: string; stack?: string }>();
+  private readonly bootErrors = new Map<WorkerHandle, Omit<Extract<WorkerMessage, { type: 'boot-failed' }>, 'type'>>();
   private readonly killedFor = new Map<WorkerHandle, 'timeout' | 'boot_timeout'>();
   private current: Generation;
   private rotation: Rotation | null = null;
@@ -363,7 +363,7 @@ export class Master {
         }
         break;
       case 'boot-failed':
-        this.bootErrors.set(worker, { message: message.message, ...(message.stack ? { stack: message.stack } : {}) });
+        this.bootErrors.set(worker, message);
         this.log.error({ ...this.fields(worker), error: message.message, stack: message.stack }, 'worker failed to boot');
         break;
       case 'heartbeat':
@@ -396,6 +396,14 @@ export class Master {
       // Never fork-loop at start-up: the first generation failing means the app is broken.
       this.log.error(facts, 'worker exited before the server was ready');
       const appLoad = code === 4 && bootError !== undefined;
+      const listen = bootError?.listenError;
+      if (listen) {
+        // The master binds without listening (so that workers share one accept queue); another
+        // server listening on the same address only shows when the first worker listens.
+        const reason = listen.code === 'EADDRINUSE' ? 'EADDRINUSE, address already in use (another server holds it)' : listen.code;
+        this.fail(new TsicornError('TSI_ERR_BIND', `cannot listen on ${listen.address}: ${reason}`));
+        return;
+      }
       this.fail(
         new TsicornError(
           appLoad ? 'TSI_ERR_APP_LOAD' : 'TSI_ERR_WORKER_BOOT',

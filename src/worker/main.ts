@@ -12,6 +12,7 @@ import { AccessLog } from '../log/access-log.js';
 import { createServerLog } from '../log/logger.js';
 import { type LoadedApp, loadApp } from './app-loader.js';
 import { dropPrivileges } from './privileges.js';
+import { ListenError } from './servers.js';
 import { type Boot, Worker } from './worker.js';
 
 // Handlers first, before any await: with no handler SIGUSR1 would open an inspector on :9229,
@@ -109,7 +110,8 @@ async function main(): Promise<void> {
     await worker.start(app, startedAt);
   } catch (err) {
     const error = err as Error;
-    return sendThenExit({ type: 'boot-failed', message: error.message, stack: error.stack }, 3);
+    const listenError = error instanceof ListenError ? { address: error.address, code: error.code } : undefined;
+    return sendThenExit({ type: 'boot-failed', message: error.message, stack: error.stack, ...(listenError ? { listenError } : {}) }, 3);
   }
 }
 

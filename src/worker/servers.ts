@@ -45,11 +45,23 @@ export function listenOnInherited(server: HttpServer, inherited: InheritedListen
   const { fd } = inherited;
   if (fd === null) return Promise.resolve();
   return new Promise((resolvePromise, reject) => {
-    const onError = (err: Error) => reject(Object.assign(err, { message: `${inherited.address}: ${err.message}` }));
+    const onError = (err: NodeJS.ErrnoException) => reject(new ListenError(inherited.address, err.code ?? 'UNKNOWN', err.message));
     server.once('error', onError);
     server.listen({ fd, backlog }, () => {
       server.off('error', onError);
       resolvePromise();
     });
   });
+}
+
+/** The inherited socket could not listen: the master bound it, but another server listens there. */
+export class ListenError extends Error {
+  constructor(
+    readonly address: string,
+    readonly code: string,
+    message: string,
+  ) {
+    super(`${address}: ${message}`);
+    this.name = 'ListenError';
+  }
 }
