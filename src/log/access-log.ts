@@ -6,6 +6,9 @@ import type { Logger } from './logger.js';
 
 /** A pipe write of at most this many bytes is atomic (POSIX PIPE_BUF on Linux). */
 const PIPE_BUF = 4096;
+/** Bytes gathered before a write to a file, and the longest a line waits. */
+const BUFFER = 8192;
+const FLUSH_MS = 1000;
 
 /**
  * A worker's access log. Each worker appends to the same file or stdout; lines never tear or
@@ -64,7 +67,8 @@ export class AccessLog {
       this.dropped++;
       return;
     }
-    this.stream.write(`${this.format(record)}\n`);
+    // Typed for strings, but in buffer mode sonic-boom takes Buffers.
+    this.stream.write(Buffer.from(`${this.format(record)}\n`) as unknown as string);
   }
 
   /** logrotate moved the file: write to a fresh one at the same path; also recovers a broken log. */
