@@ -92,3 +92,23 @@ test('keepalive: an idle keep-alive connection is closed after `keepalive` secon
   assert.match(received, /Keep-Alive: timeout=1/i);
   assert.ok(idleMs >= 900 && idleMs < 5000, `closed after ${idleMs} ms`);
 });
+
+test('worker_connections: a worker holds at most that many connections', { timeout: 30_000 }, async (t) => {
+  const server = await startServer(t, {
+    files: { 'server.yaml': serverYaml(join(ROOT, 'test', 'fixtures', 'serve', 'node-app.cjs'), { workers: 1, worker_connections: 1 }) },
+  });
+  const { port, hostname } = new URL(server.url());
+  const first = connect(Number(port), hostname);
+  first.write('GET /slow-body?ms=3000 HTTP/1.1\r\nHost: x\r\n\r\n');
+  await once(first, 'data');
+  const second = connect(Number(port), hostname);
+  second.on('error', () => {});
+  second.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+  let answered = false;
+  second.on('data', () => {
+    answered = true;
+  });
+  await once(second, 'close');
+  assert.equal(answered, false, 'the second connection was refused service while the first is open');
+  first.destroy();
+});
