@@ -1,28 +1,17 @@
 import { resolve } from 'node:path';
-import { pino } from 'pino';
 import type { Settings } from '../config/settings.js';
 import { type AccessFormatter, type AccessRecord, compileAccessFormat } from './access-format.js';
+import { LineWriter } from './line-writer.js';
 import type { Logger } from './logger.js';
 
-/** A pipe write of at most this many bytes is atomic (POSIX PIPE_BUF on Linux). */
-const PIPE_BUF = 4096;
-/** Bytes gathered before a write to a file, and the longest a line waits. */
-const BUFFER = 8192;
-const FLUSH_MS = 1000;
-
 /**
- * A worker's access log. Each worker appends to the same file or stdout; lines never tear or
- * interleave because sonic-boom writes whole lines per write(2) — to a file opened O_APPEND,
- * which the kernel appends atomically, and to stdout in writes of at most PIPE_BUF bytes. A write
- * that fails (disk full, file gone, permissions) is counted and reported, never a crash (an
- * unhandled ENOSPC on a write stream kills a Node process); lines are dropped until the next
- * reopen (USR1).
+ * A worker's access log: the format compiled once, lines through a LineWriter (whole lines per
+ * write, so several workers never tear each other's lines). A write that fails (disk full, file
+ * gone, permissions) is counted and reported once, never a crash; lines are dropped until the
+ * next reopen (USR1).
  */
-/** pino's own destination (a sonic-boom stream). */
-type Destination = ReturnType<typeof pino.destination>;
-
 export class AccessLog {
-  private stream: Destination | null = null;
+  private stream: LineWriter | null = null;
   private format: AccessFormatter | null = null;
   private target: string | null = null;
   private broken = false;
@@ -49,16 +38,19 @@ export class AccessLog {
   private open(): void {
     const target = this.target;
     if (target === null) return;
-    const stream =
-      target === '-' ? pino.destination({ fd: 1, maxWrite: PIPE_BUF }) : pino.destination({ dest: target, append: true, mkdir: true });
-    stream.on('error', (err: NodeJS.ErrnoException) => {
+    const onError = (err: NodeJS.ErrnoException) => {
       this.errors++;
       if (this.broken) return;
       this.broken = true;
       this.log.error({ err, path: target }, 'access log write failed; lines are dropped until the log is reopened (USR1)');
-    });
-    this.stream = stream;
-    this.broken = false;
+    };
+    try {
+      this.stream = new LineWriter(target, onError);
+      this.broken = false;
+    } catch (err) {
+      // The file cannot be opened (permissions, missing mount): report, serve on without it.
+      onError(err as NodeJS.ErrnoException);
+    }
   }
 
   write(record: AccessRecord): void {
@@ -67,8 +59,7 @@ export class AccessLog {
       this.dropped++;
       return;
     }
-    // Typed for strings, but in buffer mode sonic-boom takes Buffers.
-    this.stream.write(Buffer.from(`${this.format(record)}\n`) as unknown as string);
+    this.stream.write(`${this.format(record)}\n`);
   }
 
   /** logrotate moved the file: write to a fresh one at the same path; also recovers a broken log. */
@@ -83,18 +74,12 @@ export class AccessLog {
 
   /** Writes what is buffered, synchronously: before the worker exits. */
   flush(): void {
-    try {
-      this.stream?.flushSync();
-    } catch {
-      // Nothing more can be done with a failing log at exit.
-    }
+    this.stream?.flush();
   }
 
   close(): void {
     const stream = this.stream;
     this.stream = null;
-    if (!stream) return;
-    this.flush();
-    if (this.target !== '-') stream.end();
+    stream?.close();
   }
 }
