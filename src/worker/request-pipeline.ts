@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { getRequestListener } from '@hono/node-server';
 import type { AccessLog } from '../log/access-log.js';
@@ -7,6 +8,7 @@ import type { Logger } from '../log/logger.js';
 import type { LoadedApp } from './app-loader.js';
 import type { ConnectionTracker } from './connections.js';
 import type { CountingResponse } from './counting-response.js';
+import type { ProxyRules } from './proxy-trust.js';
 
 type AnyListener = (req: IncomingMessage, res: ServerResponse) => unknown;
 
@@ -55,16 +57,13 @@ export interface PipelineOptions {
   accessLog: AccessLog;
   /** Lower-case name of the request id header (`log.request_id_header`). */
   requestIdHeader: string;
+  proxyRules: ProxyRules;
 }
+
+const REAL_PEER = Symbol('tsicorn.realPeer');
 
 /** An incoming id is kept if it is short and printable; anything else is replaced. */
 const SAFE_ID = /^[\x21-\x7e]{1,200}$/;
-
-function remoteAddress(req: IncomingMessage): string {
-  const address = req.socket.remoteAddress;
-  if (address === undefined) return '-';
-  return address.startsWith('::ffff:') ? address.slice(7) : address;
-}
 
 /** The status the access log shows: the response's, or 499 (nginx's) if the client left first. */
 function loggedStatus(res: ServerResponse): number {
@@ -93,7 +92,7 @@ export function requestPipeline(opts: PipelineOptions): RequestListener {
       res.destroy();
     }
   };
-  const { accessLog, requestIdHeader } = opts;
+  const { accessLog, requestIdHeader, proxyRules } = opts;
   return (req, res) => {
     const startMs = Date.now();
     const started = performance.now();
@@ -106,8 +105,18 @@ export function requestPipeline(opts: PipelineOptions): RequestListener {
     const incoming = req.headers[requestIdHeader];
     const requestId = typeof incoming === 'string' && SAFE_ID.test(incoming) ? incoming : randomUUID();
     req.headers[requestIdHeader] = requestId;
-    // Read now: once a client has gone, its socket no longer knows its address.
-    const remoteAddr = accessLog.enabled ? remoteAddress(req) : '-';
+    // Forwarding headers are trusted only from forwarded_allow_ips; the client address the app
+    // (req.socket.remoteAddress) and the access log see is the resolved one. Read now: once a
+    // client has gone, its socket no longer knows its address.
+    // The real peer is kept aside: remoteAddress may already show an earlier request's client.
+    const held = socket as Socket & { [REAL_PEER]?: string | undefined };
+    if (!(REAL_PEER in held)) held[REAL_PEER] = socket.remoteAddress;
+    const peer = held[REAL_PEER];
+    const client = proxyRules.apply(req, peer, (socket as { encrypted?: boolean }).encrypted === true);
+    if (client.address !== peer && client.address !== '-') {
+      Object.defineProperty(socket, 'remoteAddress', { value: client.address, configurable: true, enumerable: true });
+    }
+    const remoteAddr = client.address;
     res.once('close', () => {
       counters.inflight--;
       counters.open.delete(res);

@@ -7,6 +7,7 @@ import type { ServerLog } from '../log/logger.js';
 import type { LoadedApp } from './app-loader.js';
 import { ConnectionTracker } from './connections.js';
 import { Drain } from './drain.js';
+import { ProxyRules } from './proxy-trust.js';
 import { appListener, type RequestCounters, requestPipeline } from './request-pipeline.js';
 import { buildServer, listenOnInherited } from './servers.js';
 
@@ -45,6 +46,7 @@ export class Worker {
       onRequest: (count) => this.countRequest(count),
       accessLog: this.accessLog,
       requestIdHeader: settings.log.request_id_header.toLowerCase(),
+      proxyRules: new ProxyRules(settings.proxy),
     });
     for (const inherited of listeners) {
       const server = buildServer(settings, baseDir, listener);

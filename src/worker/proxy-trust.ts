@@ -1,0 +1,108 @@
+import type { IncomingMessage } from 'node:http';
+import { BlockList, isIP } from 'node:net';
+import type { Settings } from '../config/settings.js';
+
+/** Headers only a trusted proxy may set: from anyone else they are removed before the app runs. */
+const FORWARDED_HEADERS = ['forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-real-ip'];
+
+function family(address: string): 'ipv4' | 'ipv6' {
+  return isIP(address) === 6 ? 'ipv6' : 'ipv4';
+}
+
+/** `::ffff:10.0.0.1` (an IPv4 peer on a dual-stack socket) is `10.0.0.1`. */
+export function plainAddress(address: string | undefined): string | undefined {
+  return address?.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
+}
+
+/** A trust list (`proxy.forwarded_allow_ips`): addresses, CIDR ranges, or `*`. */
+export class TrustList {
+  private readonly all: boolean;
+  private readonly list = new BlockList();
+
+  constructor(entries: readonly string[]) {
+    this.all = entries.includes('*');
+    for (const entry of entries) {
+      if (entry === '*') continue;
+      const [ip = '', prefix] = entry.split('/');
+      if (prefix === undefined) this.list.addAddress(ip, family(ip));
+      else this.list.addSubnet(ip, Number(prefix), family(ip));
+    }
+  }
+
+  has(address: string | undefined): boolean {
+    if (address === undefined) return false;
+    if (this.all) return true;
+    const plain = plainAddress(address) ?? address;
+    return isIP(plain) !== 0 && this.list.check(plain, family(plain));
+  }
+}
+
+/** The `for=` addresses of an RFC 7239 Forwarded header, in order. */
+function forwardedFor(header: string): string[] {
+  const out: string[] = [];
+  for (const element of header.split(',')) {
+    for (const pair of element.split(';')) {
+      const [key, raw] = pair.split('=');
+      if (key?.trim().toLowerCase() !== 'for' || raw === undefined) continue;
+      let value = raw.trim().replace(/^"|"$/g, '');
+      if (value.startsWith('[')) value = value.slice(1, value.indexOf(']'));
+      else if (isIP(value) === 0 && value.includes(':')) value = value.slice(0, value.lastIndexOf(':'));
+      out.push(value);
+    }
+  }
+  return out;
+}
+
+/** What a request's client is, after the proxy rules. */
+export interface ClientInfo {
+  address: string;
+  secure: boolean;
+}
+
+/**
+ * Applies `proxy.forwarded_allow_ips` to one request, as Gunicorn does with its setting of the
+ * same name. From an untrusted peer every forwarding header is removed, so it cannot be spoofed.
+ * From a trusted one, the client is the right-most address of X-Forwarded-For (or Forwarded)
+ * that is not itself a trusted proxy, and the scheme is https when a secure_scheme_header says so.
+ * The app sees the result as `req.socket.remoteAddress` and a normalized `x-forwarded-proto`.
+ */
+export class ProxyRules {
+  private readonly trusted: TrustList;
+  private readonly secureHeaders: [string, string][];
+
+  constructor(proxy: Settings['proxy']) {
+    this.trusted = new TrustList(proxy.forwarded_allow_ips);
+    this.secureHeaders = Object.entries(proxy.secure_scheme_headers).map(([name, value]) => [
+      name.toLowerCase(),
+      String(value).toLowerCase(),
+    ]);
+  }
+
+  apply(req: IncomingMessage, peer: string | undefined, encrypted: boolean): ClientInfo {
+    const headers = req.headers;
+    if (!this.trusted.has(peer)) {
+      for (const name of FORWARDED_HEADERS) if (name in headers) delete headers[name];
+      for (const [name] of this.secureHeaders) if (name in headers) delete headers[name];
+      return { address: plainAddress(peer) ?? '-', secure: encrypted };
+    }
+    const xff = headers['x-forwarded-for'];
+    const forwarded = headers.forwarded;
+    const chain =
+      typeof xff === 'string' ? xff.split(',').map((s) => s.trim()) : typeof forwarded === 'string' ? forwardedFor(forwarded) : [];
+    let address = plainAddress(peer) ?? '-';
+    for (let i = chain.length - 1; i >= 0; i--) {
+      const hop = chain[i] ?? '';
+      if (isIP(hop) === 0) break;
+      address = hop;
+      if (!this.trusted.has(hop)) break;
+    }
+    let secure = encrypted;
+    for (const [name, value] of this.secureHeaders) {
+      const got = headers[name];
+      if (typeof got === 'string' && got.toLowerCase() === value) secure = true;
+    }
+    if (typeof forwarded === 'string' && /(^|[;,\s])proto=("?)https\2/i.test(forwarded)) secure = true;
+    headers['x-forwarded-proto'] = secure ? 'https' : 'http';
+    return { address, secure };
+  }
+}

@@ -1,0 +1,35 @@
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { ROOT, serverYaml, startServer, until } from '../helpers/server.js';
+
+const APP = join(ROOT, 'test', 'fixtures', 'serve', 'node-app.cjs');
+const spoof = { 'x-forwarded-for': '6.6.6.6', 'x-forwarded-proto': 'https', forwarded: 'for=6.6.6.6;proto=https', 'x-forwarded-ssl': 'on' };
+
+test('forwarding headers from a trusted proxy set the client address the app and the access log see', { timeout: 30_000 }, async (t) => {
+  // The default trust list is loopback: the test client is the "proxy".
+  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 1, log: { accesslog: 'access.log' } }) } });
+  const body = (await (
+    await fetch(`${server.url()}/whoami`, { headers: { 'x-forwarded-for': '198.51.100.23', 'x-forwarded-proto': 'https' } })
+  ).json()) as Record<string, unknown>;
+  assert.equal(body.remote, '198.51.100.23');
+  assert.equal(body.proto, 'https');
+  const log = join(server.dir, 'access.log');
+  await until('the access line', () => existsSync(log) && readFileSync(log, 'utf8').includes('/whoami'));
+  assert.match(readFileSync(log, 'utf8'), /^198\.51\.100\.23 - - /);
+});
+
+test('forwarding headers from an untrusted peer are removed before the app and never logged', { timeout: 30_000 }, async (t) => {
+  const server = await startServer(t, {
+    files: {
+      'server.yaml': serverYaml(APP, { workers: 1, proxy: { forwarded_allow_ips: ['10.9.9.9'] }, log: { accesslog: 'access.log' } }),
+    },
+  });
+  const body = (await (await fetch(`${server.url()}/whoami`, { headers: spoof })).json()) as Record<string, unknown>;
+  assert.deepEqual(body, { remote: '127.0.0.1', xff: null, proto: null, forwarded: null });
+  const log = join(server.dir, 'access.log');
+  await until('the access line', () => existsSync(log) && readFileSync(log, 'utf8').includes('/whoami'));
+  assert.match(readFileSync(log, 'utf8'), /^127\.0\.0\.1 - - /);
+  assert.doesNotMatch(readFileSync(log, 'utf8'), /6\.6\.6\.6/);
+});

@@ -1,0 +1,57 @@
+import assert from 'node:assert/strict';
+import type { IncomingMessage } from 'node:http';
+import { test } from 'node:test';
+import { ProxyRules, TrustList } from '../../src/worker/proxy-trust.js';
+
+const proxy = {
+  forwarded_allow_ips: ['127.0.0.1', '::1', '10.0.0.0/8'],
+  secure_scheme_headers: { 'X-FORWARDED-PROTO': 'https', 'X-FORWARDED-SSL': 'on' },
+  protocol: false,
+  allow_ips: [],
+};
+const req = (headers: Record<string, string>) => ({ headers: { ...headers } }) as unknown as IncomingMessage;
+
+test('trust lists take addresses, CIDR ranges and *; IPv4-mapped IPv6 is IPv4', () => {
+  const list = new TrustList(['10.0.0.0/8', '::1', '192.168.1.7']);
+  assert.ok(list.has('10.2.3.4'));
+  assert.ok(list.has('::ffff:10.2.3.4'));
+  assert.ok(list.has('::1'));
+  assert.ok(list.has('192.168.1.7'));
+  assert.ok(!list.has('192.168.1.8'));
+  assert.ok(!list.has('11.0.0.1'));
+  assert.ok(!list.has(undefined));
+  assert.ok(new TrustList(['*']).has('203.0.113.1'));
+});
+
+test('from an untrusted peer every forwarding header is removed', () => {
+  const r = req({
+    'x-forwarded-for': '1.2.3.4',
+    forwarded: 'for=1.2.3.4',
+    'x-forwarded-proto': 'https',
+    'x-forwarded-ssl': 'on',
+    'x-real-ip': '1.2.3.4',
+    host: 'h',
+  });
+  const client = new ProxyRules(proxy).apply(r, '203.0.113.9', false);
+  assert.deepEqual(client, { address: '203.0.113.9', secure: false });
+  assert.deepEqual(r.headers, { host: 'h' });
+});
+
+test('from a trusted proxy the client is the right-most untrusted X-Forwarded-For hop', () => {
+  const rules = new ProxyRules(proxy);
+  assert.equal(rules.apply(req({ 'x-forwarded-for': '198.51.100.7' }), '127.0.0.1', false).address, '198.51.100.7');
+  // A spoofed left-most entry is ignored: 10.1.1.1 is our own proxy, 198.51.100.7 the real client.
+  assert.equal(rules.apply(req({ 'x-forwarded-for': '6.6.6.6, 198.51.100.7, 10.1.1.1' }), '127.0.0.1', false).address, '198.51.100.7');
+  assert.equal(rules.apply(req({ forwarded: 'for="[2001:db8::1]:4711";proto=https' }), '::1', false).address, '2001:db8::1');
+  assert.equal(rules.apply(req({}), '127.0.0.1', false).address, '127.0.0.1');
+});
+
+test('secure scheme headers from a trusted proxy make the request https, normalized for the app', () => {
+  const rules = new ProxyRules(proxy);
+  const r = req({ 'x-forwarded-ssl': 'on' });
+  assert.equal(rules.apply(r, '10.0.0.2', false).secure, true);
+  assert.equal(r.headers['x-forwarded-proto'], 'https');
+  const plain = req({});
+  assert.equal(rules.apply(plain, '10.0.0.2', false).secure, false);
+  assert.equal(plain.headers['x-forwarded-proto'], 'http');
+});
