@@ -9,6 +9,7 @@ import type { LoadedApp } from './app-loader.js';
 import type { ConnectionTracker } from './connections.js';
 import type { CountingResponse } from './counting-response.js';
 import type { ProxyRules } from './proxy-trust.js';
+import { forbiddenTrailer, type RequestLimits } from './request-limits.js';
 
 type AnyListener = (req: IncomingMessage, res: ServerResponse) => unknown;
 
@@ -58,6 +59,7 @@ export interface PipelineOptions {
   /** Lower-case name of the request id header (`log.request_id_header`). */
   requestIdHeader: string;
   proxyRules: ProxyRules;
+  limits: RequestLimits;
 }
 
 const REAL_PEER = Symbol('tsicorn.realPeer');
@@ -92,7 +94,7 @@ export function requestPipeline(opts: PipelineOptions): RequestListener {
       res.destroy();
     }
   };
-  const { accessLog, requestIdHeader, proxyRules } = opts;
+  const { accessLog, requestIdHeader, proxyRules, limits } = opts;
   return (req, res) => {
     const startMs = Date.now();
     const started = performance.now();
@@ -135,6 +137,23 @@ export function requestPipeline(opts: PipelineOptions): RequestListener {
       }
     });
     if (opts.isDraining()) res.setHeader('connection', 'close');
+    const refusal = limits.check(req);
+    if (refusal) {
+      log.debug({ status: refusal.status, reason: refusal.reason, url: req.url }, 'request refused');
+      res.writeHead(refusal.status, { 'content-type': 'text/plain', connection: 'close' });
+      res.end(`${refusal.reason}\n`);
+      return;
+    }
+    // Trailers arrive after the app was called: a forbidden one ends the connection.
+    if (req.headers.trailer !== undefined) {
+      req.once('end', () => {
+        const name = forbiddenTrailer(req);
+        if (name) {
+          log.debug({ trailer: name, url: req.url }, 'forbidden trailer; connection closed');
+          req.socket.destroy();
+        }
+      });
+    }
     try {
       const out = listener(req, res);
       if (out !== null && typeof out === 'object' && typeof (out as Promise<unknown>).then === 'function') {

@@ -31,6 +31,9 @@ export function buildServer(settings: Settings, baseDir: string, listener: Reque
     keepAliveTimeout: settings.keepalive * 1000,
     headersTimeout: settings.headers_timeout * 1000,
     requestTimeout: settings.request_timeout * 1000,
+    // Node checks headers_timeout and request_timeout only this often (30 s by default): a
+    // slowloris crowd must be cut promptly.
+    connectionsCheckingInterval: 1000,
   };
   const tls = tlsOptions(settings, baseDir);
   const server = tls ? createHttpsServer({ ...options, ...tls }, listener) : createHttpServer(options, listener);

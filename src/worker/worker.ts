@@ -8,6 +8,7 @@ import type { LoadedApp } from './app-loader.js';
 import { ConnectionTracker } from './connections.js';
 import { Drain } from './drain.js';
 import { ProxyRules } from './proxy-trust.js';
+import { RequestLimits } from './request-limits.js';
 import { appListener, type RequestCounters, requestPipeline } from './request-pipeline.js';
 import { buildServer, listenOnInherited } from './servers.js';
 
@@ -47,6 +48,7 @@ export class Worker {
       accessLog: this.accessLog,
       requestIdHeader: settings.log.request_id_header.toLowerCase(),
       proxyRules: new ProxyRules(settings.proxy),
+      limits: new RequestLimits(settings),
     });
     for (const inherited of listeners) {
       const server = buildServer(settings, baseDir, listener);

@@ -1,0 +1,89 @@
+import type { IncomingMessage } from 'node:http';
+import type { Settings } from '../config/settings.js';
+
+/** A request refused before the app sees it: the status to answer and why. */
+export interface Refusal {
+  status: 400 | 414 | 431 | 501 | 505;
+  reason: string;
+}
+
+/** Fields a request may carry once: a second one is an ambiguity a smuggler can use (RFC 9112). */
+const SINGLETONS = new Set(['host', 'content-length', 'content-type', 'transfer-encoding', 'authorization', 'proxy-authorization']);
+
+/**
+ * Gunicorn's request limits with its names, and the RFC 9112 ambiguities Node 20's parser lets
+ * through, checked before the app is called. Node already refuses CL+TE, bad chunk sizes,
+ * obs-fold, bare LF and NUL bytes; it does not refuse two Host headers, two Content-Types, a
+ * chunked body on HTTP/1.0, `GET *`, or `HTTP/2.0` as an HTTP/1 version, and its only size limit
+ * is 16 KiB for the whole head.
+ */
+export class RequestLimits {
+  private readonly line: number;
+  private readonly fields: number;
+  private readonly fieldSize: number;
+
+  constructor(settings: Settings) {
+    this.line = settings.limit_request_line;
+    this.fields = settings.limit_request_fields;
+    this.fieldSize = settings.limit_request_field_size;
+  }
+
+  check(req: IncomingMessage): Refusal | null {
+    const version = req.httpVersion;
+    if (version === '0.9') return { status: 400, reason: 'HTTP/0.9 requests are not served' };
+    if (version !== '1.1' && version !== '1.0') return { status: 505, reason: `HTTP/${version} is not HTTP/1.x` };
+    const url = req.url ?? '';
+    const method = req.method ?? '';
+    // `METHOD SP target SP HTTP/x.y`: Gunicorn's limit_request_line counts the whole line.
+    if (this.line > 0 && method.length + url.length + 10 > this.line) {
+      return { status: 414, reason: `request line longer than limit_request_line (${this.line})` };
+    }
+    if (url === '*' && method !== 'OPTIONS') return { status: 400, reason: 'asterisk-form target is only for OPTIONS' };
+    const raw = req.rawHeaders;
+    if (this.fields > 0 && raw.length / 2 > this.fields) {
+      return { status: 431, reason: `more than limit_request_fields (${this.fields}) header fields` };
+    }
+    let seen: Set<string> | null = null;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i] ?? '';
+      const value = raw[i + 1] ?? '';
+      if (this.fieldSize > 0 && name.length + value.length + 2 > this.fieldSize) {
+        return { status: 431, reason: `header field ${name} longer than limit_request_field_size (${this.fieldSize})` };
+      }
+      const lower = name.toLowerCase();
+      if (SINGLETONS.has(lower)) {
+        seen ??= new Set();
+        if (seen.has(lower)) return { status: 400, reason: `${lower} given twice` };
+        seen.add(lower);
+      }
+    }
+    const te = req.headers['transfer-encoding'];
+    if (te !== undefined) {
+      if (version === '1.0') return { status: 400, reason: 'Transfer-Encoding on an HTTP/1.0 request' };
+      // Only chunked is understood (RFC 9112 6.1: 501 for a coding the server does not know).
+      if (te.trim().toLowerCase() !== 'chunked') return { status: 501, reason: `Transfer-Encoding ${te} is not supported` };
+    }
+    return null;
+  }
+}
+
+/** Fields that must never arrive in trailers (RFC 9110 6.5.1): framing, routing, auth. */
+const FORBIDDEN_TRAILERS = new Set([
+  'host',
+  'content-length',
+  'transfer-encoding',
+  'content-type',
+  'authorization',
+  'trailer',
+  'te',
+  'connection',
+]);
+
+export function forbiddenTrailer(req: IncomingMessage): string | null {
+  const raw = req.rawTrailers;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = (raw[i] ?? '').toLowerCase();
+    if (FORBIDDEN_TRAILERS.has(name)) return name;
+  }
+  return null;
+}

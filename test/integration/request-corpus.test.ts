@@ -1,0 +1,101 @@
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { ROOT, serverYaml, startServer } from '../helpers/server.js';
+
+const CORPUS = join(ROOT, 'test', 'fixtures', 'requests');
+const APP = join(ROOT, 'test', 'fixtures', 'serve', 'node-app.cjs');
+
+/** Sends raw bytes; resolves with the status (or null) and whether the server closed the connection. */
+function exchange(url: string, bytes: Buffer): Promise<{ status: number | null; closed: boolean }> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolvePromise) => {
+    const socket = connect(Number(port), hostname);
+    let answer = '';
+    let status: number | null = null;
+    const done = (closed: boolean) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolvePromise({ status, closed });
+    };
+    // A kept-alive connection after a 200 is fine: stop waiting a moment after the answer.
+    const timer = setTimeout(() => done(false), 3000);
+    socket.on('data', (d) => {
+      answer += d.toString('latin1');
+      const m = /^HTTP\/1\.[01] (\d{3})/.exec(answer);
+      if (m && status === null) {
+        status = Number(m[1]);
+        if (status === 200) setTimeout(() => done(false), 300);
+      }
+    });
+    socket.on('error', () => {});
+    socket.on('close', () => done(true));
+    socket.write(bytes);
+  });
+}
+
+test('the raw request corpus: each answered or closed as expected, none reaching the app wrongly, no worker lost', {
+  timeout: 120_000,
+}, async (t) => {
+  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 1 }) } });
+  const [pid] = server.workerPids();
+  const cases = readdirSync(CORPUS)
+    .filter((f) => f.endsWith('.http'))
+    .sort();
+  assert.ok(cases.length >= 60, `${cases.length} cases`);
+  for (const file of cases) {
+    await t.test(file, async () => {
+      const expected = readFileSync(join(CORPUS, file.replace(/\.http$/, '.expected')), 'utf8').trim();
+      const got = await exchange(server.url(), readFileSync(join(CORPUS, file)));
+      if (expected === 'closed') {
+        assert.ok(got.closed, 'the connection was closed');
+      } else {
+        assert.equal(got.status, Number(expected));
+        if (got.status !== 200) assert.ok(got.closed, 'a refused request closes the connection');
+      }
+    });
+  }
+  assert.deepEqual(server.workerPids(), [pid], 'the same worker served every case');
+  assert.equal(server.countLogs('worker died') + server.countLogs('worker asks to be replaced'), 0);
+});
+
+test('300 slowloris connections are cut after headers_timeout while normal clients are served', { timeout: 60_000 }, async (t) => {
+  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 2, headers_timeout: 2 }) } });
+  const { hostname, port } = new URL(server.url());
+  const opened = Date.now();
+  const closedAt: number[] = [];
+  const sockets = Array.from({ length: 300 }, () => {
+    const s = connect(Number(port), hostname);
+    s.on('error', () => {});
+    s.on('close', () => closedAt.push(Date.now() - opened));
+    s.write('GET / HTTP/1.1\r\nHost: x\r\n');
+    return s;
+  });
+  // Each slow client trickles a header line every 500 ms, never finishing the head.
+  const trickle = setInterval(() => {
+    for (const s of sockets) if (!s.destroyed) s.write(`X-Slow-${Date.now()}: 1\r\n`);
+  }, 500);
+  t.after(() => {
+    clearInterval(trickle);
+    for (const s of sockets) s.destroy();
+  });
+  for (let i = 0; i < 50; i++) {
+    const res = await fetch(`${server.url()}/normal`, { signal: AbortSignal.timeout(5000) });
+    assert.equal(res.status, 200);
+    await res.text();
+  }
+  await new Promise<void>((resolvePromise, reject) => {
+    const deadline = setTimeout(() => reject(new Error(`${closedAt.length} of 300 closed after 6 s`)), 6000);
+    const check = setInterval(() => {
+      if (closedAt.length === 300) {
+        clearInterval(check);
+        clearTimeout(deadline);
+        resolvePromise();
+      }
+    }, 50);
+  });
+  clearInterval(trickle);
+  assert.ok(Math.max(...closedAt) <= 4000, `the last slow connection closed after ${Math.max(...closedAt)} ms (headers_timeout 2 s + 2 s)`);
+});
