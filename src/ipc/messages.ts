@@ -30,6 +30,8 @@ export type MasterMessage =
     }
   /** USR1 (logrotate): reopen the server and access log files. */
   | { type: 'reopen-logs' }
+  /** The TLS certificate or key changed on disk: check and swap the secure context. */
+  | { type: 'reload-tls' }
   /** A reload changed only `log.*`: apply it without a rotation. */
   | { type: 'configure-log'; log: Settings['log'] }
   /** balance: round-robin: an accepted connection for listener N comes with this message. */
@@ -58,7 +60,7 @@ export function isMasterMessage(value: unknown): value is MasterMessage {
   if (value.type === 'boot') return typeof value.id === 'number' && typeof value.generation === 'number' && isObject(value.settings);
   if (value.type === 'stop') return value.mode === 'graceful' || value.mode === 'quick';
   if (value.type === 'connection') return typeof value.listener === 'number';
-  if (value.type === 'reopen-logs') return true;
+  if (value.type === 'reopen-logs' || value.type === 'reload-tls') return true;
   if (value.type === 'configure-log') return isObject(value.log);
   return false;
 }

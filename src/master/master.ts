@@ -124,6 +124,12 @@ export class Master {
     this.enqueue({ type: 'reload', trigger });
   }
 
+  /** The watcher saw a TLS file change: every worker checks and swaps its certificate. */
+  reloadTls(path: string): void {
+    this.log.info({ path }, 'tls files changed; workers reload them');
+    for (const worker of this.pool.all()) if (worker.state !== 'exited') worker.send({ type: 'reload-tls' });
+  }
+
   private enqueue(event: MasterEvent): void {
     this.queue.push(event);
     if (this.scheduled) return;

@@ -4,7 +4,7 @@ import picomatch from 'picomatch';
 import type { LoadedConfig } from '../config/load.js';
 import type { Logger } from '../log/logger.js';
 
-export type WatchKind = 'config' | 'code';
+export type WatchKind = 'config' | 'code' | 'tls';
 
 const CONFIG_DEBOUNCE_MS = 150;
 const CODE_DEBOUNCE_MS = 300;
@@ -32,6 +32,18 @@ export class ReloadWatcher {
         else this.debounce('config', path, CONFIG_DEBOUNCE_MS);
       });
       this.watchers.push(watcher);
+    }
+    // Certificates replaced on disk (certbot, cert-manager) are swapped in without a restart.
+    const tlsFiles = [settings.tls.certfile, settings.tls.keyfile, settings.tls.ca_certs].filter((f): f is string => typeof f === 'string');
+    if (tlsFiles.length > 0) {
+      const tlsWatcher = watch(
+        tlsFiles.map((f) => resolve(baseDir, f)),
+        { ignoreInitial: true, awaitWriteFinish: { stabilityThreshold: 100, pollInterval: 25 } },
+      );
+      tlsWatcher.on('all', (event, path) => {
+        if (event !== 'unlink') this.debounce('tls', path, CONFIG_DEBOUNCE_MS);
+      });
+      this.watchers.push(tlsWatcher);
     }
     if (settings.reload.code) {
       const appDir = resolve(baseDir, settings.chdir);

@@ -80,6 +80,7 @@ async function main(): Promise<void> {
     if (message.type === 'stop') worker?.stop(message.mode, message.reason);
     else if (message.type === 'connection' && handle instanceof Socket) worker?.accept(message.listener, handle);
     else if (message.type === 'reopen-logs') reopenLogs();
+    else if (message.type === 'reload-tls') worker?.reloadTls();
     else if (message.type === 'configure-log') {
       void serverLog.configure(message.log, baseDir).then(() => accessLog.configure(message.log, baseDir));
     }

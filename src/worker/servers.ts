@@ -1,31 +1,15 @@
-import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer, type RequestListener, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { resolve } from 'node:path';
 import type { Settings } from '../config/settings.js';
 import type { InheritedListener } from '../ipc/messages.js';
 import { CountingResponse } from './counting-response.js';
-
-function tlsOptions(settings: Settings, baseDir: string) {
-  const { tls } = settings;
-  if (!tls.certfile || !tls.keyfile) return null;
-  const read = (path: string) => readFileSync(resolve(baseDir, path));
-  return {
-    cert: read(tls.certfile),
-    key: read(tls.keyfile),
-    ...(tls.ca_certs ? { ca: read(tls.ca_certs) } : {}),
-    requestCert: tls.cert_reqs !== 'none',
-    rejectUnauthorized: tls.cert_reqs === 'required',
-    minVersion: tls.min_version,
-    ciphers: tls.ciphers,
-  };
-}
+import type { TlsMaterial } from './tls-context.js';
 
 /**
  * One HTTP(S) server for one inherited listener (a Node server listens on one handle), with the
  * timeouts and limits from the settings.
  */
-export function buildServer(settings: Settings, baseDir: string, listener: RequestListener): HttpServer {
+export function buildServer(settings: Settings, tls: TlsMaterial | null, listener: RequestListener): HttpServer {
   const options = {
     ServerResponse: CountingResponse as unknown as typeof ServerResponse,
     keepAliveTimeout: settings.keepalive * 1000,
@@ -35,8 +19,7 @@ export function buildServer(settings: Settings, baseDir: string, listener: Reque
     // slowloris crowd must be cut promptly.
     connectionsCheckingInterval: 1000,
   };
-  const tls = tlsOptions(settings, baseDir);
-  const server = tls ? createHttpsServer({ ...options, ...tls }, listener) : createHttpServer(options, listener);
+  const server = tls ? createHttpsServer({ ...options, ...tls.options } as never, listener) : createHttpServer(options, listener);
   server.keepAliveTimeout = options.keepAliveTimeout;
   server.maxHeadersCount = settings.limit_request_fields;
   server.maxConnections = settings.worker_connections;

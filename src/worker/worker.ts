@@ -11,6 +11,9 @@ import { ProxyRules } from './proxy-trust.js';
 import { RequestLimits } from './request-limits.js';
 import { appListener, type RequestCounters, requestPipeline } from './request-pipeline.js';
 import { buildServer, listenOnInherited } from './servers.js';
+import { loadTlsMaterial, type TlsMaterial } from './tls-context.js';
+
+type TlsServer = import('node:tls').Server;
 
 export type Boot = Extract<MasterMessage, { type: 'boot' }>;
 
@@ -25,6 +28,7 @@ export class Worker {
   private heartbeat: NodeJS.Timeout | undefined;
   private retireAsked = false;
   private drain: Drain | null = null;
+  private tls: TlsMaterial | null = null;
 
   constructor(
     private readonly boot: Boot,
@@ -50,8 +54,10 @@ export class Worker {
       proxyRules: new ProxyRules(settings.proxy),
       limits: new RequestLimits(settings),
     });
+    this.tls = loadTlsMaterial(settings.tls, baseDir);
+    if (this.tls) this.log.info({ subject: this.tls.subject, validTo: this.tls.validTo }, 'tls certificate loaded');
     for (const inherited of listeners) {
-      const server = buildServer(settings, baseDir, listener);
+      const server = buildServer(settings, this.tls, listener);
       if (app.kind === 'server') for (const upgrade of app.server.listeners('upgrade')) server.on('upgrade', upgrade as never);
       this.tracker.watch(server);
       this.servers.push(server);
@@ -69,6 +75,23 @@ export class Worker {
     const first = open.values().next();
     const req = first.done ? undefined : first.value.req;
     sendToMaster({ type: 'heartbeat', requests, inflight, ...(req ? { oldest: `${req.method} ${req.url}` } : {}) });
+  }
+
+  /**
+   * The certificate or key changed on disk: check the new files and swap the secure context of
+   * every server; open connections keep theirs. A bad file keeps the old context and says why.
+   */
+  reloadTls(): void {
+    const { settings, baseDir } = this.boot;
+    try {
+      const next = loadTlsMaterial(settings.tls, baseDir);
+      if (!next) return;
+      for (const server of this.servers) (server as unknown as TlsServer).setSecureContext(next.options);
+      this.tls = next;
+      this.log.info({ subject: next.subject, validTo: next.validTo }, 'tls certificate reloaded');
+    } catch (err) {
+      this.log.error({ error: (err as Error).message }, 'tls certificate reload failed; keeping the one in use');
+    }
   }
 
   /** balance: round-robin: a connection the master accepted for listener `index`. */

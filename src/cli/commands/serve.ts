@@ -85,14 +85,18 @@ export async function serve(opts: ServeOptions): Promise<number> {
         if (handover.predecessor !== null) notifyPredecessor();
       },
       onConfigApplied: (config) => {
-        if (JSON.stringify(config.settings.reload) === JSON.stringify(watched.settings.reload)) return;
+        const same = (c: typeof config) => JSON.stringify([c.settings.reload, c.settings.tls]);
+        if (same(config) === same(watched)) return;
         watched = config;
         void watcher?.close();
         watcher = new ReloadWatcher(config, log, onFileChange);
       },
     });
     master = running;
-    const onFileChange = (kind: WatchKind, path: string) => running.requestReload({ source: kind === 'config' ? 'watch' : 'code', path });
+    const onFileChange = (kind: WatchKind, path: string) => {
+      if (kind === 'tls') running.reloadTls(path);
+      else running.requestReload({ source: kind === 'config' ? 'watch' : 'code', path });
+    };
     let watched = outcome.config;
     watcher = new ReloadWatcher(outcome.config, log, onFileChange);
     const failure = await running.run(opts.signals);
