@@ -354,7 +354,8 @@ test('LISTEN_PID must name the master: activation applies only to the process sy
     env: { LISTEN_PID: '1', LISTEN_FDS: '1' },
     stdio: [fd],
   });
-  assert.match((other.findLog('server ready')?.listeners as string[])[0] ?? '', /^127\.0\.0\.1:\d+$/);
+  const listeners = (other.findLog('server ready')?.listeners ?? []) as string[];
+  assert.match(listeners[0] ?? '', /^127\.0\.0\.1:\d+$/);
   assert.equal(other.findLog('using the sockets passed by systemd; bind is ignored'), undefined);
 
   // Our own pid (sh sets LISTEN_PID=$$, then execs tsicorn as that pid), as systemd does.
