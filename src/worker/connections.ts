@@ -40,11 +40,6 @@ export class ConnectionTracker {
     return this.sockets.size;
   }
 
-  /** Starts every idle socket's grace now: a socket idle before the drain gets the full grace too. */
-  restartIdleClocks(now: number): void {
-    for (const state of this.sockets.values()) if (state.inflight === 0) state.idleSince = Math.max(state.idleSince, now);
-  }
-
   /** Destroys sockets idle for at least `graceMs`; returns how many remain open. */
   closeIdle(graceMs: number, now: number): number {
     for (const [socket, state] of this.sockets) {

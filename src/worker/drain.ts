@@ -33,7 +33,6 @@ export class Drain {
     // net.Server's close, not http.Server's: the latter also reaps idle keep-alive sockets at once.
     for (const server of servers) NetServer.prototype.close.call(server);
     for (const res of counters.open) if (!res.headersSent) res.setHeader('connection', 'close');
-    tracker.restartIdleClocks(Date.now());
     this.sweep = setInterval(() => this.check(), SWEEP_MS);
     this.deadline = setTimeout(() => this.finish(true), this.opts.gracefulMs);
     this.check();

@@ -17,7 +17,7 @@ export function buildServer(settings: Settings, tls: TlsMaterial | null, listene
     requestTimeout: settings.request_timeout * 1000,
     // Node checks headers_timeout and request_timeout only this often (30 s by default): a
     // slowloris crowd must be cut promptly.
-    connectionsCheckingInterval: 1000,
+    connectionsCheckingInterval: 500,
   };
   const server = tls ? createHttpsServer({ ...options, ...tls.options } as never, listener) : createHttpServer(options, listener);
   server.keepAliveTimeout = options.keepAliveTimeout;

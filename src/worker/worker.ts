@@ -130,7 +130,9 @@ export class Worker {
       tracker: this.tracker,
       counters: this.counters,
       gracefulMs: this.boot.settings.graceful_timeout * 1000,
-      idleGraceMs: Math.min(1000, this.boot.settings.keepalive * 1000),
+      // An idle keep-alive socket is kept as long as the client was promised (Keep-Alive:
+      // timeout=N): closing it sooner races a request the client is already sending.
+      idleGraceMs: this.boot.settings.keepalive * 1000,
       onDone: (forced) => {
         this.log.info({ forced, requests: this.counters.requests }, 'worker exiting');
         this.exit();

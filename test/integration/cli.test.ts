@@ -48,7 +48,8 @@ function run(args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): Promise<
 }
 
 /** Every test is bounded: a hung CLI fails its test, never the run. */
-const bounded = { timeout: 20_000 };
+// Generous: the suite runs files in parallel on a 2-core machine, and each case spawns several CLIs.
+const bounded = { timeout: 60_000 };
 
 const VALID = 'app: app.js\nworkers: 2\n';
 const OK_LINE = 'OK: server.yaml is valid (app app.js, workers 2, bind 127.0.0.1:8000)\n';

@@ -218,16 +218,10 @@ test('several listeners at once (tcp + unix) serve the same app', opts, async (t
   assert.equal(listeners[1], `unix:${sock}`);
   const port = Number((listeners[0] ?? '').split(':')[1]);
 
-  const seen = new Set<number>();
   for (let i = 0; i < 4; i++) {
-    const overTcp = await request({ host: '127.0.0.1', port }, `/tcp/${i}`);
-    assertFromWorker(server, overTcp, `/tcp/${i}`);
-    const overUnix = await request({ socketPath: sock }, `/unix/${i}`);
-    assertFromWorker(server, overUnix, `/unix/${i}`);
-    seen.add((JSON.parse(overTcp.body) as { pid: number }).pid);
-    seen.add((JSON.parse(overUnix.body) as { pid: number }).pid);
+    assertFromWorker(server, await request({ host: '127.0.0.1', port }, `/tcp/${i}`), `/tcp/${i}`);
+    assertFromWorker(server, await request({ socketPath: sock }, `/unix/${i}`), `/unix/${i}`);
   }
-  assert.ok(seen.size >= 1);
 
   await stop(server);
   assert.ok(!existsSync(sock), 'the unix socket file is removed on exit');
