@@ -137,7 +137,8 @@ function adoptFd(address: string, fd: number, bound = `fd://${fd}`, owned = fals
     throw bindError(address, `fd ${fd} is not open (run under systemd socket activation, or pass the socket as fd ${fd})`);
   }
   // Node itself holds low fds (epoll, pipes), so an fd nobody passed often exists and is not a socket.
-  if (!isSocket) throw bindError(address, `fd ${fd} is not a socket (pass a listening socket as fd ${fd}, as systemd socket activation does)`);
+  if (!isSocket)
+    throw bindError(address, `fd ${fd} is not a socket (pass a listening socket as fd ${fd}, as systemd socket activation does)`);
   if (!owned) return { address, bound, fd, close: () => {}, release: () => {} };
   // A socket inherited from the previous master is ours now: close it (and its file) at the end.
   const unixPath = address.startsWith('unix:') ? bound.slice(5) : null;

@@ -1,14 +1,14 @@
 import { availableParallelism } from 'node:os';
 import type { LoadedConfig, LoadOutcome } from '../config/load.js';
 import type { Settings } from '../config/settings.js';
-import { TsicornError } from '../errors.js';
+import type { TsicornError } from '../errors.js';
 import type { WorkerMessage } from '../ipc/messages.js';
 import type { Logger, ServerLog } from '../log/logger.js';
-import { CrashBackoff } from './backoff.js';
-import { bindListeners, type Listener } from './listeners.js';
-import { describeChange, diffListeners, planReload, type ReloadTrigger } from './reload.js';
+import type { Listener } from './listeners.js';
+import { nextListeners, planReload, type ReloadTrigger, reportPlan } from './reload.js';
 import { RoundRobinBalancer } from './round-robin.js';
 import type { SignalInbox } from './signals.js';
+import { Supervision, workerFields } from './supervision.js';
 import { spawnSuccessor } from './upgrade.js';
 import type { WorkerHandle } from './worker-handle.js';
 import { type Generation, WorkerPool } from './worker-pool.js';
@@ -32,10 +32,6 @@ interface Rotation {
 }
 
 const TICK_MS = 250;
-/** A worker that dies sooner than this after it started counts as a crash for the back-off. */
-const CRASH_WINDOW_MS = 10_000;
-/** How long a quick stop waits for workers before SIGKILL. */
-const QUICK_STOP_MS = 2_000;
 
 export function workerCount(setting: Settings['workers']): number {
   return setting === 'auto' ? availableParallelism() : setting;
@@ -66,8 +62,6 @@ export class Master {
   private readonly queue: MasterEvent[] = [];
   private scheduled = false;
   private readonly pool: WorkerPool;
-  private readonly bootErrors = new Map<WorkerHandle, Omit<Extract<WorkerMessage, { type: 'boot-failed' }>, 'type'>>();
-  private readonly killedFor = new Map<WorkerHandle, 'timeout' | 'boot_timeout'>();
   private current: Generation;
   private rotation: Rotation | null = null;
   private pendingReload: ReloadTrigger | null = null;
@@ -75,19 +69,20 @@ export class Master {
   private preparing = false;
   private generations = 1;
   private target: number;
-  private readonly backoff = new CrashBackoff();
   private ticker: NodeJS.Timeout | undefined;
   private stopMode: 'graceful' | 'quick' = 'graceful';
   private failure: TsicornError | null = null;
   private finished: ((failure: TsicornError | null) => void) | null = null;
   private readonly balancer: RoundRobinBalancer | null = null;
   private readonly log: Logger;
+  private readonly supervision: Supervision;
   private successor: ReturnType<typeof spawnSuccessor> | null = null;
   /** Set once a successor master took over the listeners (USR2): they are released, not closed. */
   handedOver = false;
 
   constructor(private readonly opts: MasterOptions) {
     this.log = opts.serverLog.logger;
+    this.supervision = new Supervision(this.log);
     this.current = { number: 1, config: opts.config, listeners: opts.listeners };
     this.target = workerCount(opts.config.settings.workers);
     const roundRobin = opts.config.settings.balance === 'round-robin';
@@ -161,17 +156,20 @@ export class Master {
         this.startRotation(event.next, event.remove, event.startedAt);
         break;
       case 'successor':
-        this.onSuccessor(event.pid, event.ready, event.why);
+        if (!event.ready) {
+          this.successor = null;
+          this.log.error({ error: event.why }, 'upgrade failed: this master keeps serving');
+        } else {
+          this.log.info({ newMasterPid: event.pid }, 'upgrade: new master is serving; this one leaves');
+          this.handedOver = true;
+          this.stop('graceful');
+        }
         break;
       case 'tick':
         this.onTick();
         break;
     }
     this.manage();
-  }
-
-  private fields(worker: WorkerHandle) {
-    return { worker: worker.id, workerPid: worker.pid, generation: worker.generation };
   }
 
   private onSignal(signal: NodeJS.Signals): void {
@@ -222,23 +220,8 @@ export class Master {
       this.log.info({ trigger: trigger.source, state: this.state }, 'reload queued until the current one ends');
       return;
     }
-    const plan = planReload(this.current.config, this.opts.reloadConfig, trigger);
-    if (plan.kind === 'failed') {
-      this.log.error(
-        { trigger: trigger.source, path: trigger.path, errors: plan.errors },
-        'reload failed: config invalid; keeping the running config and workers',
-      );
-      for (const line of plan.errors) this.log.error({ trigger: trigger.source }, line);
-      return;
-    }
-    if (plan.kind === 'unchanged') {
-      this.log.info({ path: trigger.path }, 'config file saved without changes; nothing to do');
-      return;
-    }
-    this.log.info({ trigger: trigger.source, path: trigger.path, changes: plan.changes.map(describeChange) }, 'config reloaded');
-    for (const change of plan.needRestart) {
-      this.log.warn({ setting: change.name, change: describeChange(change) }, 'this change needs a master restart (USR2) to take effect');
-    }
+    const plan = reportPlan(this.log, planReload(this.current.config, this.opts.reloadConfig, trigger), trigger);
+    if (!plan) return;
     const newTarget = workerCount(plan.config.settings.workers);
     if (newTarget !== workerCount(this.settings.workers)) this.scale(newTarget);
     if (plan.changes.some((c) => c.name.startsWith('log.'))) this.applyLogSettings(plan.config);
@@ -249,19 +232,17 @@ export class Master {
     }
     const number = ++this.generations;
     const startedAt = Date.now();
-    const bind = this.opts.bindFixed || this.balancer ? null : diffListeners(this.current.listeners, plan.config.settings.bind);
-    if (!bind || bind.add.length === 0) {
-      const listeners = bind ? [...bind.keep] : this.current.listeners;
-      this.startRotation({ number, config: plan.config, listeners }, bind?.remove ?? [], startedAt);
-      return;
-    }
-    // New listeners are bound before the rotation; a bind failure fails the reload.
+    // New listeners are bound before the rotation (a bind failure fails the reload); under
+    // socket activation or round-robin the listeners stay as they are.
+    const fixed = this.opts.bindFixed || this.balancer !== null;
+    const next = fixed
+      ? Promise.resolve({ listeners: this.current.listeners, remove: [] })
+      : nextListeners(this.current.listeners, plan.config.settings.bind);
     this.preparing = true;
-    bindListeners(bind.add).then(
-      (added) => {
+    next.then(
+      ({ listeners, remove }) => {
         this.preparing = false;
-        const listeners = plan.config.settings.bind.map((b) => [...bind.keep, ...added].find((l) => l.address === b) as Listener);
-        this.enqueue({ type: 'rotate', next: { number, config: plan.config, listeners }, remove: bind.remove, startedAt });
+        this.enqueue({ type: 'rotate', next: { number, config: plan.config, listeners }, remove, startedAt });
       },
       (err: Error) => {
         this.preparing = false;
@@ -280,7 +261,7 @@ export class Master {
     for (const worker of this.pool.all()) if (worker.state !== 'exited') worker.send({ type: 'configure-log', log });
   }
 
-  /** USR2: start a new master on the same listeners; leave once it is ready. */
+  /** USR2: start a new master on the same listeners; leave once it is ready (or serve on if it fails). */
   private upgrade(): void {
     if (this.state !== 'running' || this.successor) {
       this.log.warn(
@@ -294,17 +275,6 @@ export class Master {
       failed: (why) => this.enqueue({ type: 'successor', pid: 0, ready: false, why }),
     });
     this.log.info({ newMasterPid: this.successor.pid }, 'upgrade: new master starting');
-  }
-
-  private onSuccessor(pid: number, ready: boolean, why: string | undefined): void {
-    if (!ready) {
-      this.successor = null;
-      this.log.error({ error: why }, 'upgrade failed: this master keeps serving');
-      return;
-    }
-    this.log.info({ newMasterPid: pid }, 'upgrade: new master is serving; this one leaves');
-    this.handedOver = true;
-    this.stop('graceful');
   }
 
   private startRotation(next: Generation, remove: Listener[], startedAt: number): void {
@@ -341,7 +311,7 @@ export class Master {
     this.pool.abandon(this.target, rotation.next.number);
     for (const listener of rotation.next.listeners) if (!this.current.listeners.includes(listener)) listener.close();
     this.log.error(
-      { ...this.fields(worker), error: why, stack, durationMs: Date.now() - rotation.startedAt },
+      { ...workerFields(worker), error: why, stack, durationMs: Date.now() - rotation.startedAt },
       'reload failed: a new worker did not start; the running workers keep serving',
     );
     this.runPendingReload();
@@ -360,7 +330,7 @@ export class Master {
         worker.state = 'ready';
         worker.readyAt = Date.now();
         worker.lastHeartbeat = worker.readyAt;
-        this.log.info({ ...this.fields(worker), interface: message.interface, bootMs: message.bootMs }, 'worker ready');
+        this.log.info({ ...workerFields(worker), interface: message.interface, bootMs: message.bootMs }, 'worker ready');
         this.balancer?.flush();
         if (this.state === 'booting' && this.pool.ready().length >= this.target) {
           this.state = 'running';
@@ -369,8 +339,7 @@ export class Master {
         }
         break;
       case 'boot-failed':
-        this.bootErrors.set(worker, message);
-        this.log.error({ ...this.fields(worker), error: message.message, stack: message.stack }, 'worker failed to boot');
+        this.supervision.recordBootError(worker, message);
         break;
       case 'heartbeat':
         worker.lastHeartbeat = Date.now();
@@ -380,7 +349,7 @@ export class Master {
         break;
       case 'retire':
         worker.replaceReason ??= message.reason;
-        this.log.info({ ...this.fields(worker), reason: message.reason, detail: message.detail }, 'worker asks to be replaced');
+        this.log.info({ ...workerFields(worker), reason: message.reason, detail: message.detail }, 'worker asks to be replaced');
         break;
     }
   }
@@ -388,97 +357,34 @@ export class Master {
   private onWorkerExit(worker: WorkerHandle, code: number | null, signal: NodeJS.Signals | null): void {
     this.pool.remove(worker);
     const now = Date.now();
-    const facts = { ...this.fields(worker), code, signal, uptimeMs: now - worker.spawnedAt };
-    const bootError = this.bootErrors.get(worker);
-    this.bootErrors.delete(worker);
-    const killedFor = this.killedFor.get(worker);
-    this.killedFor.delete(worker);
-    const why =
-      bootError?.message ??
-      (killedFor === 'boot_timeout' ? `not ready within boot_timeout (${this.settings.boot_timeout} s)` : `exit ${signal ?? code}`);
+    const facts = { ...workerFields(worker), code, signal, uptimeMs: now - worker.spawnedAt };
+    const exit = this.supervision.takeExitFacts(worker, code, signal, this.settings);
     if (worker.retireReason) {
       this.log.info({ ...facts, reason: worker.retireReason }, 'worker exited');
     } else if (this.state === 'booting') {
       // Never fork-loop at start-up: the first generation failing means the app is broken.
       this.log.error(facts, 'worker exited before the server was ready');
-      const appLoad = code === 4 && bootError !== undefined;
-      const listen = bootError?.listenError;
-      if (listen) {
-        // The master binds without listening (so that workers share one accept queue); another
-        // server listening on the same address only shows when the first worker listens.
-        const reason = listen.code === 'EADDRINUSE' ? 'EADDRINUSE, address already in use (another server holds it)' : listen.code;
-        this.fail(new TsicornError('TSI_ERR_BIND', `cannot listen on ${listen.address}: ${reason}`));
-        return;
-      }
-      this.fail(
-        new TsicornError(
-          appLoad ? 'TSI_ERR_APP_LOAD' : 'TSI_ERR_WORKER_BOOT',
-          appLoad ? `the app failed to load: ${why}` : `a worker failed to start: ${why}`,
-        ),
-      );
+      this.fail(this.supervision.startupFailure(code, exit));
     } else if (this.rotation && worker.generation === this.rotation.next.number && worker.readyAt === 0) {
       this.log.error(facts, 'new worker exited before it was ready');
-      this.abandonRotation(worker, why, bootError?.stack);
-    } else if (killedFor === 'timeout') {
+      this.abandonRotation(worker, exit.why, exit.bootError?.stack);
+    } else if (exit.killedFor === 'timeout') {
       this.log.warn({ ...facts, reason: 'timeout' }, 'worker exited');
     } else if (this.state === 'running' || this.state === 'rotating') {
-      this.log.error({ ...facts, reason: killedFor ?? 'exit' }, 'worker died');
-      if (worker.readyAt === 0 || now - worker.spawnedAt < CRASH_WINDOW_MS) {
-        const delayMs = this.backoff.recordCrash(now);
-        this.log.warn({ delayMs, failures: this.backoff.consecutiveFailures }, 'worker crashed soon after start; backing off');
-      }
+      this.log.error({ ...facts, reason: exit.killedFor ?? 'exit' }, 'worker died');
+      this.supervision.recordDeath(worker, now);
     }
     if (this.state === 'stopping' && this.pool.size === 0) this.finish();
   }
 
   private onTick(): void {
-    const now = Date.now();
-    const s = this.settings;
-    for (const worker of this.pool.all()) {
-      if (worker.state === 'booting' && now - worker.spawnedAt > s.boot_timeout * 1000 && !this.killedFor.has(worker)) {
-        this.killedFor.set(worker, 'boot_timeout');
-        this.log.error({ ...this.fields(worker), bootTimeout: s.boot_timeout }, 'worker not ready within boot_timeout; killing it');
-        worker.kill('SIGKILL');
-      } else if (
-        worker.state === 'ready' &&
-        s.timeout > 0 &&
-        now - worker.lastHeartbeat > s.timeout * 1000 &&
-        !this.killedFor.has(worker)
-      ) {
-        this.killedFor.set(worker, 'timeout');
-        this.log.error(
-          {
-            ...this.fields(worker),
-            stalledMs: now - worker.lastHeartbeat,
-            timeout: s.timeout,
-            // As of its last heartbeat: a stall inside a long request shows up here.
-            inflight: worker.inflight,
-            oldestRequest: worker.oldestRequest,
-          },
-          'worker timed out (event loop blocked); killing it',
-        );
-        worker.kill('SIGKILL');
-      } else if (worker.state === 'retiring') {
-        const limit = this.state === 'stopping' && this.stopMode === 'quick' ? QUICK_STOP_MS : s.graceful_timeout * 1000 + 1000;
-        if (now - worker.retiringSince > limit) {
-          this.log.warn({ ...this.fields(worker), inflight: worker.inflight }, 'worker did not exit within graceful_timeout; killing it');
-          worker.kill('SIGKILL');
-          worker.retiringSince = now;
-        }
-      }
-    }
-    if (this.backoff.consecutiveFailures > 0 && this.allSettled(now)) this.backoff.reset();
-  }
-
-  /** True when every worker is ready and has been for the crash window: the app is healthy again. */
-  private allSettled(now: number): boolean {
-    const workers = this.pool.all();
-    return workers.length >= this.target && workers.every((w) => w.state === 'ready' && now - w.readyAt >= CRASH_WINDOW_MS);
+    const quick = this.state === 'stopping' && this.stopMode === 'quick';
+    this.supervision.check(this.pool.all(), this.settings, this.target, quick, Date.now());
   }
 
   private manage(): void {
     if (this.state === 'running') {
-      this.pool.manageSteady(this.target, this.current, this.backoff.canSpawn(Date.now()));
+      this.pool.manageSteady(this.target, this.current, this.supervision.canSpawn(Date.now()));
     } else if (this.state === 'rotating' && this.rotation) {
       const surge = this.rotation.next.config.settings.max_surge || this.target;
       if (this.pool.manageRotation(this.target, this.rotation.next, surge, 'reload')) this.finishRotation();

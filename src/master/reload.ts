@@ -2,7 +2,8 @@ import { describeChange, diffSettings, type SettingChange } from '../config/diff
 import { type ConfigIssue, formatIssue } from '../config/issue.js';
 import type { LoadedConfig, LoadOutcome } from '../config/load.js';
 import { TsicornError } from '../errors.js';
-import type { Listener } from './listeners.js';
+import type { Logger } from '../log/logger.js';
+import { bindListeners, type Listener } from './listeners.js';
 
 /**
  * What asked for a reload: a signal (HUP), the config file watcher, the code watcher
@@ -48,4 +49,32 @@ export function diffListeners(current: Listener[], bind: readonly string[]): { k
   const add = bind.filter((b) => !current.some((l) => l.address === b));
   const remove = current.filter((l) => !bind.includes(l.address));
   return { keep, add, remove };
+}
+
+/** The listeners a new `bind` needs: those kept, and new ones bound now (a bind failure rejects). */
+export async function nextListeners(current: Listener[], bind: readonly string[]): Promise<{ listeners: Listener[]; remove: Listener[] }> {
+  const { keep, add, remove } = diffListeners(current, bind);
+  const all = [...keep, ...(add.length > 0 ? await bindListeners(add) : [])];
+  return { listeners: bind.map((b) => all.find((l) => l.address === b) as Listener), remove };
+}
+
+/** Logs what a reload plan found; returns the plan when there is something to apply. */
+export function reportPlan(log: Logger, plan: ReloadPlan, trigger: ReloadTrigger): Extract<ReloadPlan, { kind: 'apply' }> | null {
+  if (plan.kind === 'failed') {
+    log.error(
+      { trigger: trigger.source, path: trigger.path, errors: plan.errors },
+      'reload failed: config invalid; keeping the running config and workers',
+    );
+    for (const line of plan.errors) log.error({ trigger: trigger.source }, line);
+    return null;
+  }
+  if (plan.kind === 'unchanged') {
+    log.info({ path: trigger.path }, 'config file saved without changes; nothing to do');
+    return null;
+  }
+  log.info({ trigger: trigger.source, path: trigger.path, changes: plan.changes.map(describeChange) }, 'config reloaded');
+  for (const change of plan.needRestart) {
+    log.warn({ setting: change.name, change: describeChange(change) }, 'this change needs a master restart (USR2) to take effect');
+  }
+  return plan;
 }

@@ -18,31 +18,47 @@ interface RunResult {
   stderr: string;
   /** Wall time from spawn until the process exited and every holder of its stdout/stderr closed them. */
   ms: number;
+  /** The run was still going (or something it started still held its pipes) after 15 s and was killed. */
+  timedOut: boolean;
 }
+
+const RUN_LIMIT_MS = 15_000;
 
 /**
  * Runs `node bin/tsicorn ARGS` in `cwd` with the machine's environment minus TSICORN_* (plus `env`).
  * Resolves on 'close', so a grandchild still holding the pipes (a probe that never exits) shows up
- * as a slow run; a run is killed after 15 s so a hang fails its assertions instead of the suite.
+ * as a slow run. The CLI gets its own process group: after 15 s the whole group (the CLI and any
+ * probe child it forked) is killed, so a hang fails its assertions instead of stalling the suite.
  * Tests await one run at a time: `npm test` runs the reload and load tests beside this file.
  */
 function run(args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
   return new Promise((resolvePromise, reject) => {
     const started = performance.now();
-    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let stdout = '';
     let stderr = '';
+    let timedOut = false;
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
       stdout += chunk;
     });
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
       stderr += chunk;
     });
-    const killer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-    child.on('error', reject);
+    const killer = setTimeout(() => {
+      timedOut = true;
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // The group is already gone.
+      }
+    }, RUN_LIMIT_MS);
+    child.on('error', (err) => {
+      clearTimeout(killer);
+      reject(err);
+    });
     child.on('close', (code, signal) => {
       clearTimeout(killer);
-      resolvePromise({ code, signal, stdout, stderr, ms: Math.round(performance.now() - started) });
+      resolvePromise({ code, signal, stdout, stderr, ms: Math.round(performance.now() - started), timedOut });
     });
   });
 }
@@ -473,6 +489,7 @@ test('check-config --app: an app that keeps a setInterval open still finishes pr
   const dir = tempDir(t, { 'server.yaml': probeConfig('keeps-timer.mjs') });
   const r = await run(['check-config', '--app', '--json'], dir);
   t.diagnostic(`check-config --app with an open interval: ${r.ms} ms`);
+  assert.equal(r.timedOut, false, 'the CLI or its probe child was still running after 15 s');
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.signal, null);
   assert.equal(JSON.parse(r.stdout).app.interface, 'node');
@@ -571,7 +588,9 @@ test('check-config of a small file starts fast (under 2 s: catches an accidental
     assert.equal(r.code, 0, r.stderr);
     times.push(r.ms);
   }
-  const median = [...times].sort((a, b) => a - b)[1] ?? Number.POSITIVE_INFINITY;
-  t.diagnostic(`check-config wall time: ${times.join(', ')} ms (median ${median} ms)`);
-  assert.ok(median < 2000, `median ${median} ms`);
+  // The fastest of three: a heavy import slows every run, while a busy machine (the suite runs
+  // files in parallel on 2 cores) only slows some.
+  const fastest = Math.min(...times);
+  t.diagnostic(`check-config wall time: ${times.join(', ')} ms (fastest ${fastest} ms)`);
+  assert.ok(fastest < 2000, `fastest of 3 runs took ${fastest} ms`);
 });
