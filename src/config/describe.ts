@@ -68,8 +68,8 @@ function describeRange(s: JsonSchema): string {
 /** A short rendering of a value the user wrote, for `got …` in messages. */
 export function describeValue(v: unknown): string {
   if (v === null) return 'null';
-  if (Array.isArray(v)) return 'a list';
-  if (typeof v === 'object') return 'a mapping';
+  if (Array.isArray(v)) return v.length ? 'a list' : 'an empty list';
+  if (typeof v === 'object') return Object.keys(v).length ? 'a mapping' : 'an empty mapping';
   if (typeof v === 'string') return JSON.stringify(v.length > 60 ? `${v.slice(0, 57)}...` : v);
   return String(v);
 }

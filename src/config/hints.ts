@@ -36,6 +36,7 @@ export function unknownKeyHint(key: string, parentPath: string[], parentSchema: 
   const siblings = Object.keys(parentSchema?.properties ?? {}).filter((k) => k !== '$schema');
   const fullName = (k: string) => (here ? `${here}.${k}` : k);
   const normalized = key.toLowerCase().replace(/-/g, '_');
+  if (key === '<<') return 'YAML merge keys are not supported; write the settings out in full';
 
   if (siblings.includes(normalized)) return `did you mean \`${fullName(normalized)}\`?`;
   const dotted = settings.find((s) => s.name === (here ? `${here}.${key}` : key) || s.name === key);

@@ -43,6 +43,14 @@ export function detectFormat(text: string): 'yaml' | 'json' {
   return first === '{' || first === '[' ? 'json' : 'yaml';
 }
 
+/** What most often causes JSON.parse's `message` when the text from the error on is `rest`. */
+function jsonHint(message: string, rest: string): string | undefined {
+  if (/^\s*(\/\/|\/\*)/.test(rest)) return 'JSON has no comments; remove it, or write the file as YAML, where # starts a comment';
+  if (/^\s*[\]}]/.test(rest)) return 'JSON allows no comma after the last item';
+  if (/property name/.test(message)) return 'JSON puts every key in double quotes: "workers": 2';
+  return undefined;
+}
+
 export function parseConfigText(text: string, file: string): ParseResult {
   const lines = new LineIndex(text);
   const fail = (offset: number, code: ConfigIssue['code'], message: string, hint?: string): ParseResult => ({
@@ -59,8 +67,8 @@ export function parseConfigText(text: string, file: string): ParseResult {
       JSON.parse(text);
     } catch (err) {
       const message = (err as Error).message.replace(/, (\.\.\.)?".*$/s, '').replace(/ in JSON at position \d+.*$/s, '');
-      const hint = /property name|Unexpected token '?[\]}]/.test(message) ? 'JSON allows no comma after the last item' : undefined;
-      return fail(jsonErrorOffset(text), 'TSI_ERR_CONFIG_SYNTAX', `invalid JSON: ${message}`, hint);
+      const offset = jsonErrorOffset(text);
+      return fail(offset, 'TSI_ERR_CONFIG_SYNTAX', `invalid JSON: ${message}`, jsonHint(message, text.slice(offset)));
     }
   }
   let events: Event[];

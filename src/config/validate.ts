@@ -4,7 +4,7 @@ import { describeSchema, describeValue } from './describe.js';
 import { unknownKeyHint } from './hints.js';
 import type { ConfigIssue, Origin } from './issue.js';
 import { pointerSegment, pointerToSegments, settingName } from './position.js';
-import { schemaAt, serverSchema } from './schema.js';
+import { type JsonSchema, schemaAt, serverSchema } from './schema.js';
 
 let compiled: ValidateFunction | null = null;
 
@@ -86,7 +86,7 @@ export function validateSettings(data: Record<string, unknown>, originOf: (point
         : schema
           ? describeSchema(schema)
           : 'a different value';
-      const hint = isBind && typeof value === 'string' ? bindHint(value) : undefined;
+      const hint = isBind && typeof value === 'string' ? bindHint(value) : quotedNumberHint(schema, value);
       add(`value ${pointer}`, {
         code: 'TSI_ERR_CONFIG_INVALID_VALUE',
         severity: 'error',
@@ -104,6 +104,17 @@ export function validateSettings(data: Record<string, unknown>, originOf: (point
 }
 
 const keywordRank = (e: ErrorObject) => (['additionalProperties', 'required', 'propertyNames'].includes(e.keyword) ? 0 : 1);
+
+/** `workers: "4"`: YAML and JSON read a quoted number as a string. */
+function quotedNumberHint(schema: JsonSchema | undefined, value: unknown): string | undefined {
+  if (typeof value !== 'string' || !/^-?\d+(\.\d+)?$/.test(value) || !schema || !acceptsNumber(schema)) return undefined;
+  return `write the number without quotes: ${value}`;
+}
+
+function acceptsNumber(s: JsonSchema): boolean {
+  const types = Array.isArray(s.type) ? s.type : [s.type];
+  return types.includes('integer') || types.includes('number') || (s.oneOf ?? s.anyOf ?? []).some(acceptsNumber);
+}
 
 function requiredHint(pointer: string): string | undefined {
   if (pointer === '/app') return 'name the module to serve, e.g. `app: app.js` (or pass it: `tsicorn app.js`)';

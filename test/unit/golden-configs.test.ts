@@ -15,8 +15,11 @@ import { TsicornError } from '../../src/errors.js';
  */
 const ROOT = fileURLToPath(new URL('../../../test/fixtures/configs/', import.meta.url));
 const UPDATE = process.env.UPDATE_GOLDEN === '1';
-/** A fixed environment: the machine's TSICORN_* variables must not change results. */
-const ENV: NodeJS.ProcessEnv = { WEB_CONCURRENCY: '6', PORT: '9001' };
+/**
+ * A fixed environment: the machine's variables (TSICORN_* above all) must not change results.
+ * Frozen so that no test can change it for the next.
+ */
+const ENV: NodeJS.ProcessEnv = Object.freeze({ WEB_CONCURRENCY: '6', PORT: '9001', GOLDEN_EMPTY: '' });
 
 const fixtures = (dir: string) => readdirSync(join(ROOT, dir)).filter((f) => !f.includes('.expected'));
 
@@ -31,6 +34,12 @@ function load(dir: string, name: string) {
   }
 }
 
+/** True when `value` and every object or array inside it is frozen. */
+function deeplyFrozen(value: unknown): boolean {
+  if (value === null || typeof value !== 'object') return true;
+  return Object.isFrozen(value) && Object.values(value).every(deeplyFrozen);
+}
+
 function golden(path: string, actual: string): void {
   if (UPDATE) {
     writeFileSync(path, actual);
@@ -43,7 +52,7 @@ for (const name of fixtures('valid')) {
   test(`valid/${name} resolves to its expected settings`, () => {
     const outcome = load('valid', name);
     assert.ok(outcome.ok, outcome.ok ? '' : outcome.issues.map(formatIssue).join('\n'));
-    assert.ok(Object.isFrozen(outcome.config.settings) && Object.isFrozen(outcome.config.settings.log), 'the settings are frozen');
+    assert.ok(deeplyFrozen(outcome.config.settings), 'the settings (and every group and list in them) are frozen');
     golden(join(ROOT, 'valid', `${name}.expected.json`), `${JSON.stringify(outcome.config.settings, null, 2)}\n`);
   });
 }
@@ -57,13 +66,23 @@ for (const name of fixtures('invalid')) {
       lines = [...outcome.issues, ...outcome.warnings].map(formatIssue);
     } catch (err) {
       if (!(err instanceof TsicornError)) throw err;
-      lines = [`${err.message} (${err.code})`];
+      // What the CLI prints for an error that ends the command (an unreadable file).
+      lines = [`tsicorn: ${err.message} (${err.code})`];
     }
     golden(join(ROOT, 'invalid', `${name}.expected`), `${lines.join('\n')}\n`);
   });
 }
 
-test('there are at least 8 valid and 30 invalid golden configs', () => {
-  assert.ok(fixtures('valid').length >= 8);
-  assert.ok(fixtures('invalid').length >= 30);
+test('there are at least 9 valid and 32 invalid golden configs', () => {
+  assert.ok(fixtures('valid').length >= 9);
+  assert.ok(fixtures('invalid').length >= 32);
+});
+
+test('every expected file belongs to a fixture', () => {
+  for (const dir of ['valid', 'invalid']) {
+    const names = new Set(fixtures(dir));
+    const suffix = dir === 'valid' ? '.expected.json' : '.expected';
+    const orphans = readdirSync(join(ROOT, dir)).filter((f) => f.endsWith(suffix) && !names.has(f.slice(0, -suffix.length)));
+    assert.deepEqual(orphans, [], `${dir}/: expected files without their config`);
+  }
 });
