@@ -22,6 +22,7 @@ export const ERROR_CODES = {
   TSI_WARN_CONFIG_UNUSED: { exit: 0, summary: 'A setting that has no effect with the other settings given.' },
   TSI_ERR_INIT_EXISTS: { exit: 1, summary: '`tsicorn init` would overwrite an existing file (use --force).' },
   TSI_ERR_BIND: { exit: 1, summary: 'A listener cannot be opened (address in use, privileged port, bad socket path or fd).' },
+  TSI_ERR_USER: { exit: 1, summary: 'The `user` or `group` in the config does not exist on this machine.' },
   TSI_ERR_PIDFILE: { exit: 1, summary: 'The pidfile names another running process, or cannot be written.' },
   TSI_ERR_NOT_RUNNING: { exit: 1, summary: 'A command for a running server (`reload`, `upgrade`) found no server for this config.' },
   TSI_ERR_WORKER_BOOT: {

@@ -1,5 +1,8 @@
+// First: the signal handlers (see early-signals.ts for why the import order matters).
+import './early-signals.js';
 import { Command, CommanderError } from 'commander';
 import { ERROR_CODES, TsicornError } from '../errors.js';
+import { earlySignals, releaseSignals } from './early-signals.js';
 import { addSettingFlags } from './flags.js';
 
 const VERSION = '0.1.0';
@@ -15,7 +18,11 @@ function buildProgram(): Command {
     .description('A Gunicorn-class application server for Node.js, driven by one server.yaml.')
     .version(VERSION, '-v, --version')
     .showHelpAfterError('(run with --help for usage)')
-    .exitOverride();
+    .exitOverride()
+    // Only the server keeps the early signal handlers; any other command is stopped by them as usual.
+    .hook('preAction', (_program, command) => {
+      if (command.name() !== 'serve') releaseSignals();
+    });
 
   const serveCommand = program
     .command('serve', { isDefault: true })
@@ -24,10 +31,8 @@ function buildProgram(): Command {
     .option('-c, --config <file>', 'config file (default ./server.yaml when it exists)');
   const serveFlags = addSettingFlags(serveCommand);
   serveCommand.action(async (app: string | undefined, opts) => {
-    const { SignalInbox } = await import('../master/signals.js');
-    const signals = new SignalInbox();
     const { serve } = await import('./commands/serve.js');
-    const code = await serve({ config: opts.config, app, flags: serveFlags(opts), signals });
+    const code = await serve({ config: opts.config, app, flags: serveFlags(opts), signals: earlySignals });
     process.exit(code);
   });
 

@@ -1,5 +1,5 @@
 import { allSettings } from './schema.js';
-import type { Settings } from './settings.js';
+import { deepFreeze, type Settings } from './settings.js';
 
 export type ReloadClass = 'live' | 'rotate' | 'restart';
 
@@ -35,4 +35,23 @@ export function diffSettings(before: Settings, after: Settings): SettingChange[]
 export function describeChange(change: SettingChange): string {
   const show = (v: unknown) => (v === undefined ? 'unset' : JSON.stringify(v));
   return `${change.name}: ${show(change.from)} → ${show(change.to)}`;
+}
+
+/**
+ * `next` with the settings named in `keep` set back to their values in `running`: a setting whose
+ * change needs a master restart (pidfile, user, backlog) keeps the value the master actually runs
+ * with until that restart, so everything that reads it (`tsicorn reload` finding the pidfile) still
+ * finds the truth.
+ */
+export function keepRunningValues(next: Settings, running: Settings, keep: readonly SettingChange[]): Settings {
+  if (keep.length === 0) return next;
+  const copy = structuredClone(next) as Record<string, unknown>;
+  for (const change of keep) {
+    const path = change.name.split('.');
+    const last = path.pop() as string;
+    let node = copy;
+    for (const key of path) node = node[key] as Record<string, unknown>;
+    node[last] = structuredClone(valueAt(running, [...path, last]));
+  }
+  return deepFreeze(copy as unknown as Settings);
 }

@@ -63,6 +63,10 @@ export interface SchemaResolvedConfig {
    */
   boot_timeout: number;
   /**
+   * Seconds a new worker must stay up after it is ready before the worker it replaces (rotation, max_requests) is retired: a deploy that crashes right after start never replaces a working worker.
+   */
+  min_uptime: number;
+  /**
    * How many new workers boot at once during a rotation (0 = all at once); bounds the extra memory a rotation needs.
    */
   max_surge: number;
@@ -204,6 +208,10 @@ export interface SchemaResolvedConfig {
      */
     extra_files: string[];
     /**
+     * Extensions of the files under the app's directory whose changes rotate the workers (with `reload.code`); other files, such as logs and uploads the app writes, never do.
+     */
+    extensions: string[];
+    /**
      * Paths or globs under the app's directory that never trigger a code reload.
      */
     ignore: string[];
@@ -248,7 +256,7 @@ export interface SchemaResolvedConfig {
     prefix: string;
   };
   /**
-   * File the master writes its PID to after binding (removed on exit).
+   * File the master writes its PID to after binding (removed on exit; a reload that changes it moves it).
    */
   pidfile: string | null;
   /**

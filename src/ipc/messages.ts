@@ -1,4 +1,5 @@
 import type { Settings } from '../config/settings.js';
+import type { StopTimings } from './stop-timings.js';
 
 /**
  * The typed protocol between the master (src/master/worker-handle.ts) and a worker
@@ -36,8 +37,11 @@ export type MasterMessage =
   | { type: 'configure-log'; log: Settings['log'] }
   /** balance: round-robin: an accepted connection for listener N comes with this message. */
   | { type: 'connection'; listener: number }
-  /** Retire: `graceful` drains within graceful_timeout, `quick` exits at once. */
-  | { type: 'stop'; mode: 'graceful' | 'quick'; reason: string };
+  /**
+   * Retire: `graceful` drains within `gracefulMs` (graceful_timeout as the master has it now),
+   * closing a keep-alive socket once idle for `idleGraceMs`; `quick` exits at once.
+   */
+  | ({ type: 'stop'; mode: 'graceful' | 'quick'; reason: string } & StopTimings);
 
 export type WorkerMessage =
   | { type: 'ready'; interface: string; describe: string; bootMs: number }
@@ -58,7 +62,10 @@ function isObject(value: unknown): value is Record<string, unknown> {
 export function isMasterMessage(value: unknown): value is MasterMessage {
   if (!isObject(value)) return false;
   if (value.type === 'boot') return typeof value.id === 'number' && typeof value.generation === 'number' && isObject(value.settings);
-  if (value.type === 'stop') return value.mode === 'graceful' || value.mode === 'quick';
+  if (value.type === 'stop')
+    return (
+      (value.mode === 'graceful' || value.mode === 'quick') && typeof value.gracefulMs === 'number' && typeof value.idleGraceMs === 'number'
+    );
   if (value.type === 'connection') return typeof value.listener === 'number';
   if (value.type === 'reopen-logs' || value.type === 'reload-tls') return true;
   if (value.type === 'configure-log') return isObject(value.log);

@@ -26,14 +26,54 @@ export interface Listener {
   /** What it is bound to, resolved (`127.0.0.1:41233` when port 0 was asked). */
   bound: string;
   fd: number;
-  /** Stops listening and cleans up (a unix socket's file is removed). */
+  /** Stops listening and cleans up (a unix socket's file is removed). Closing twice does nothing. */
   close(): void;
+  /**
+   * The descriptor was closed by a server that listened on it in this process (round-robin's
+   * accepting server): only the cleanup is left to do, never a second close of the number.
+   */
+  closedElsewhere(): void;
   /**
    * Lets go without touching the socket, which lives on in a successor master (USR2). It does
    * nothing: closing a bound unix socket's handle makes libuv unlink its file, which would cut the
    * successor off; the descriptor goes away when this master exits a moment later.
    */
   release(): void;
+}
+
+/** How one kind of listener closes its descriptor, and the socket file to remove after. */
+interface Bound {
+  address: string;
+  bound: string;
+  fd: number;
+  closeFd: () => void;
+  unixPath: string | null;
+}
+
+/**
+ * A descriptor closed twice may close whatever the system gave its number to in between (a log
+ * file, a worker's pipe): the master closes listeners from several paths (graceful stop, the end
+ * of a rotation, halt), so each closes at most once.
+ */
+function listenerOf(b: Bound): Listener {
+  let closed = false;
+  const finish = (closeFd: boolean) => {
+    if (closed) return;
+    closed = true;
+    if (closeFd) b.closeFd();
+    // libuv unlinks the file when a handle it bound is closed; unlink again in case it did not.
+    if (b.unixPath) unlinkQuietly(b.unixPath);
+  };
+  return {
+    address: b.address,
+    bound: b.bound,
+    fd: b.fd,
+    close: () => finish(true),
+    closedElsewhere: () => finish(false),
+    release: () => {
+      closed = true;
+    },
+  };
 }
 
 /** A listener handed over by the master that started this one (USR2): address → fd and bound name. */
@@ -87,7 +127,7 @@ async function bindTcp(address: string, host: string, port: number): Promise<Lis
   }
   const boundHost = typeof name.address === 'string' ? name.address : (ip ?? '::');
   const bound = `${boundHost.includes(':') ? `[${boundHost}]` : boundHost}:${String(name.port ?? port)}`;
-  return { address, bound, fd: handle.fd, close: () => handle.close(), release: () => {} };
+  return listenerOf({ address, bound, fd: handle.fd, closeFd: () => handle.close(), unixPath: null });
 }
 
 /** A socket file left by a dead server is removed; one a live server answers on is an error. */
@@ -116,17 +156,7 @@ async function bindUnix(address: string, rawPath: string): Promise<Listener> {
   await removeStaleSocket(address, path);
   const handle = createServerHandle(path, -1, -1, undefined, 0);
   if (typeof handle === 'number') throw bindError(address, errnoText(handle));
-  return {
-    address,
-    bound: `unix:${path}`,
-    fd: handle.fd,
-    // libuv unlinks the file when a handle it bound is closed; unlink again in case it did not.
-    close: () => {
-      handle.close();
-      unlinkQuietly(path);
-    },
-    release: () => {},
-  };
+  return listenerOf({ address, bound: `unix:${path}`, fd: handle.fd, closeFd: () => handle.close(), unixPath: path });
 }
 
 function adoptFd(address: string, fd: number, bound = `fd://${fd}`, owned = false): Listener {
@@ -139,19 +169,11 @@ function adoptFd(address: string, fd: number, bound = `fd://${fd}`, owned = fals
   // Node itself holds low fds (epoll, pipes), so an fd nobody passed often exists and is not a socket.
   if (!isSocket)
     throw bindError(address, `fd ${fd} is not a socket (pass a listening socket as fd ${fd}, as systemd socket activation does)`);
-  if (!owned) return { address, bound, fd, close: () => {}, release: () => {} };
-  // A socket inherited from the previous master is ours now: close it (and its file) at the end.
+  // A socket systemd passed stays systemd's; one inherited from the previous master is ours now:
+  // close it (and its file) at the end.
+  if (!owned) return listenerOf({ address, bound, fd, closeFd: () => {}, unixPath: null });
   const unixPath = address.startsWith('unix:') ? bound.slice(5) : null;
-  return {
-    address,
-    bound,
-    fd,
-    close: () => {
-      closeQuietly(fd);
-      if (unixPath) unlinkQuietly(unixPath);
-    },
-    release: () => {},
-  };
+  return listenerOf({ address, bound, fd, closeFd: () => closeQuietly(fd), unixPath });
 }
 
 function closeQuietly(fd: number): void {

@@ -1,11 +1,14 @@
 import { availableParallelism } from 'node:os';
+import { keepRunningValues } from '../config/diff.js';
 import type { LoadedConfig, LoadOutcome } from '../config/load.js';
 import type { Settings } from '../config/settings.js';
 import type { TsicornError } from '../errors.js';
 import type { WorkerMessage } from '../ipc/messages.js';
+import { stopTimings } from '../ipc/stop-timings.js';
 import type { Logger, ServerLog } from '../log/logger.js';
 import type { Listener } from './listeners.js';
 import { nextListeners, planReload, type ReloadTrigger, reportPlan } from './reload.js';
+import { closeUnshared, logSettingsChanged, type Rotation } from './rotation.js';
 import { RoundRobinBalancer } from './round-robin.js';
 import type { SignalInbox } from './signals.js';
 import { Supervision, workerFields } from './supervision.js';
@@ -18,18 +21,11 @@ type MasterEvent =
   | { type: 'worker-message'; worker: WorkerHandle; message: WorkerMessage }
   | { type: 'worker-exit'; worker: WorkerHandle; code: number | null; signal: NodeJS.Signals | null }
   | { type: 'reload'; trigger: ReloadTrigger }
-  | { type: 'rotate'; next: Generation; remove: Listener[]; startedAt: number }
+  | { type: 'rotate'; next: Generation; remove: Listener[]; startedAt: number; target: number }
   | { type: 'successor'; pid: number; ready: boolean; why?: string }
   | { type: 'tick' };
 
 export type MasterState = 'booting' | 'running' | 'rotating' | 'stopping' | 'halted';
-
-interface Rotation {
-  next: Generation;
-  /** Listeners the new config dropped: closed once the old workers are gone. */
-  remove: Listener[];
-  startedAt: number;
-}
 
 const TICK_MS = 250;
 
@@ -77,6 +73,9 @@ export class Master {
   private readonly log: Logger;
   private readonly supervision: Supervision;
   private successor: ReturnType<typeof spawnSuccessor> | null = null;
+  /** Wake-ups for when a new worker will have stayed up min_uptime (sooner than the next tick). */
+  private readonly wakeups = new Set<NodeJS.Timeout>();
+  private listenersClosed = false;
   /** Set once a successor master took over the listeners (USR2): they are released, not closed. */
   handedOver = false;
 
@@ -153,7 +152,7 @@ export class Master {
         this.onReload(event.trigger);
         break;
       case 'rotate':
-        this.startRotation(event.next, event.remove, event.startedAt);
+        this.startRotation(event.next, event.remove, event.startedAt, event.target);
         break;
       case 'successor':
         if (!event.ready) {
@@ -207,7 +206,7 @@ export class Master {
   }
 
   private scale(to: number): void {
-    if ((this.state !== 'running' && this.state !== 'rotating') || to < 1) return;
+    if ((this.state !== 'running' && this.state !== 'rotating') || to < 1 || to === this.target) return;
     this.log.info({ from: this.target, to }, 'worker count changed');
     this.target = to;
   }
@@ -217,17 +216,22 @@ export class Master {
     if (this.state !== 'running' || this.preparing) {
       // Coalesced: one pending reload, run when this one ends (a HUP wins over a file event).
       if (this.pendingReload?.source !== 'signal') this.pendingReload = trigger;
-      this.log.info({ trigger: trigger.source, state: this.state }, 'reload queued until the current one ends');
+      this.log.info({ trigger: trigger.source, path: trigger.path, state: this.state }, 'reload queued until the current one ends');
       return;
     }
     const plan = reportPlan(this.log, planReload(this.current.config, this.opts.reloadConfig, trigger), trigger);
     if (!plan) return;
-    const newTarget = workerCount(plan.config.settings.workers);
-    if (newTarget !== workerCount(this.settings.workers)) this.scale(newTarget);
-    if (plan.changes.some((c) => c.name.startsWith('log.'))) this.applyLogSettings(plan.config);
+    // Settings that need a master restart keep their running values until it happens.
+    const config: LoadedConfig = {
+      ...plan.config,
+      settings: keepRunningValues(plan.config.settings, this.settings, plan.needRestart),
+    };
+    const target = workerCount(config.settings.workers);
     if (!plan.rotate) {
-      this.current = { ...this.current, config: plan.config };
-      this.opts.onConfigApplied?.(plan.config);
+      this.scale(target);
+      if (logSettingsChanged(this.current.config, config)) this.applyLogSettings(config);
+      this.current = { ...this.current, config };
+      this.opts.onConfigApplied?.(config);
       return;
     }
     const number = ++this.generations;
@@ -235,14 +239,20 @@ export class Master {
     // New listeners are bound before the rotation (a bind failure fails the reload); under
     // socket activation or round-robin the listeners stay as they are.
     const fixed = this.opts.bindFixed || this.balancer !== null;
+    if (fixed && plan.changes.some((c) => c.name === 'bind')) {
+      this.log.warn(
+        { reason: this.opts.bindFixed ? 'socket activation' : 'balance: round-robin' },
+        'bind changed but the listeners are fixed; restart the server to change them',
+      );
+    }
     const next = fixed
       ? Promise.resolve({ listeners: this.current.listeners, remove: [] })
-      : nextListeners(this.current.listeners, plan.config.settings.bind);
+      : nextListeners(this.current.listeners, config.settings.bind);
     this.preparing = true;
     next.then(
       ({ listeners, remove }) => {
         this.preparing = false;
-        this.enqueue({ type: 'rotate', next: { number, config: plan.config, listeners }, remove, startedAt });
+        this.enqueue({ type: 'rotate', next: { number, config, listeners }, remove, startedAt, target });
       },
       (err: Error) => {
         this.preparing = false;
@@ -277,22 +287,25 @@ export class Master {
     this.log.info({ newMasterPid: this.successor.pid }, 'upgrade: new master starting');
   }
 
-  private startRotation(next: Generation, remove: Listener[], startedAt: number): void {
+  private startRotation(next: Generation, remove: Listener[], startedAt: number, target: number): void {
     if (this.state !== 'running') {
-      for (const listener of next.listeners) if (!this.current.listeners.includes(listener)) listener.close();
+      closeUnshared(next, this.current);
       return;
     }
     this.state = 'rotating';
-    this.rotation = { next, remove, startedAt };
+    this.rotation = { next, remove, startedAt, previousTarget: this.target };
+    this.scale(target);
     this.log.info({ generation: next.number, workers: this.target }, 'rotation started');
   }
 
   private finishRotation(): void {
     const rotation = this.rotation;
     if (!rotation) return;
+    const previous = this.current;
     this.current = rotation.next;
     this.rotation = null;
     this.state = 'running';
+    if (logSettingsChanged(previous.config, rotation.next.config)) this.applyLogSettings(rotation.next.config);
     this.opts.onConfigApplied?.(rotation.next.config);
     for (const listener of rotation.remove) listener.close();
     this.log.info(
@@ -302,14 +315,15 @@ export class Master {
     this.runPendingReload();
   }
 
-  /** A new worker did not come up: stop the new generation, keep the old one serving. */
+  /** A new worker did not come up: stop the new generation, keep the old one serving as it was. */
   private abandonRotation(worker: WorkerHandle, why: string, stack: string | undefined): void {
     const rotation = this.rotation;
     if (!rotation) return;
     this.rotation = null;
     this.state = 'running';
-    this.pool.abandon(this.target, rotation.next.number);
-    for (const listener of rotation.next.listeners) if (!this.current.listeners.includes(listener)) listener.close();
+    this.scale(rotation.previousTarget);
+    this.pool.abandon(this.target, rotation.next);
+    closeUnshared(rotation.next, this.current);
     this.log.error(
       { ...workerFields(worker), error: why, stack, durationMs: Date.now() - rotation.startedAt },
       'reload failed: a new worker did not start; the running workers keep serving',
@@ -332,10 +346,13 @@ export class Master {
         worker.lastHeartbeat = worker.readyAt;
         this.log.info({ ...workerFields(worker), interface: message.interface, bootMs: message.bootMs }, 'worker ready');
         this.balancer?.flush();
+        this.wakeAfter(this.settingsOf(worker).min_uptime * 1000);
         if (this.state === 'booting' && this.pool.ready().length >= this.target) {
           this.state = 'running';
-          this.log.info({ workers: this.target, listeners: this.current.listeners.map((l) => l.bound), pid: process.pid }, 'server ready');
+          this.log.info({ workers: this.target, listeners: this.current.listeners.map((l) => l.bound) }, 'server ready');
           this.opts.onReady?.();
+          // A HUP or a saved file while the first workers booted.
+          this.runPendingReload();
         }
         break;
       case 'boot-failed':
@@ -365,8 +382,9 @@ export class Master {
       // Never fork-loop at start-up: the first generation failing means the app is broken.
       this.log.error(facts, 'worker exited before the server was ready');
       this.fail(this.supervision.startupFailure(code, exit));
-    } else if (this.rotation && worker.generation === this.rotation.next.number && worker.readyAt === 0) {
-      this.log.error(facts, 'new worker exited before it was ready');
+    } else if (this.rotation && worker.generation === this.rotation.next.number && !this.stayedUp(worker, now)) {
+      // Not ready, or ready for less than min_uptime: the new code is not fit to replace the old.
+      this.log.error(facts, worker.readyAt === 0 ? 'new worker exited before it was ready' : 'new worker exited within min_uptime');
       this.abandonRotation(worker, exit.why, exit.bootError?.stack);
     } else if (exit.killedFor === 'timeout') {
       this.log.warn({ ...facts, reason: 'timeout' }, 'worker exited');
@@ -383,12 +401,33 @@ export class Master {
   }
 
   private manage(): void {
+    const now = Date.now();
     if (this.state === 'running') {
-      this.pool.manageSteady(this.target, this.current, this.supervision.canSpawn(Date.now()));
+      this.pool.manageSteady(this.target, this.current, this.supervision.canSpawn(now), now);
     } else if (this.state === 'rotating' && this.rotation) {
       const surge = this.rotation.next.config.settings.max_surge || this.target;
-      if (this.pool.manageRotation(this.target, this.rotation.next, surge, 'reload')) this.finishRotation();
+      if (this.pool.manageRotation(this.target, this.rotation.next, surge, 'reload', this.supervision.canSpawn(now), now))
+        this.finishRotation();
     }
+  }
+
+  /** Ready and up for min_uptime: a worker that dies later is a crash, not a bad deploy. */
+  private stayedUp(worker: WorkerHandle, now: number): boolean {
+    return worker.readyAt !== 0 && now - worker.readyAt >= this.settingsOf(worker).min_uptime * 1000;
+  }
+
+  /** The settings a worker was started with: its generation's. */
+  private settingsOf(worker: WorkerHandle): Settings {
+    return worker.generation === this.rotation?.next.number ? this.rotation.next.config.settings : this.settings;
+  }
+
+  /** Looks again in `ms` (a worker will then have stayed up min_uptime), not only at the next tick. */
+  private wakeAfter(ms: number): void {
+    const timer = setTimeout(() => {
+      this.wakeups.delete(timer);
+      this.enqueue({ type: 'tick' });
+    }, ms + 5);
+    this.wakeups.add(timer);
   }
 
   private fail(error: TsicornError): void {
@@ -398,36 +437,45 @@ export class Master {
 
   private stop(mode: 'graceful' | 'quick'): void {
     if (this.state === 'stopping' && (mode === 'graceful' || this.stopMode === 'quick')) return;
-    if (this.rotation)
-      for (const listener of this.rotation.next.listeners) if (!this.current.listeners.includes(listener)) listener.close();
+    if (this.rotation) closeUnshared(this.rotation.next, this.current);
     this.rotation = null;
     this.pendingReload = null;
     if (this.successor && !this.handedOver) this.successor.kill('SIGTERM');
     this.state = 'stopping';
     this.stopMode = mode;
     this.log.info({ mode, workers: this.pool.size }, mode === 'graceful' ? 'stopping gracefully' : 'stopping now');
+    // Stop accepting first: new connections are refused at once instead of waiting in the
+    // backlog for workers that are leaving (and being reset when the last of them exits).
+    this.closeListeners();
+    const timings = stopTimings(this.settings, true);
     for (const worker of this.pool.all()) {
-      if (worker.state === 'retiring' && mode === 'quick') worker.send({ type: 'stop', mode, reason: 'shutdown' });
-      worker.retire('shutdown', mode);
+      if (worker.state === 'retiring' && mode === 'quick') worker.send({ type: 'stop', mode, reason: 'shutdown', ...timings });
+      worker.retire('shutdown', timings, mode);
       if (mode === 'quick') worker.retiringSince = Date.now();
     }
     if (this.pool.size === 0) this.finish();
   }
 
-  /** The listeners the master holds now (serve closes them after the master halts). */
-  listeners(): Listener[] {
-    return this.current.listeners;
+  /** Closes the master's listeners once; after USR2 they live on in the successor and are only let go. */
+  private closeListeners(): void {
+    if (this.listenersClosed) return;
+    this.listenersClosed = true;
+    // The balancer's servers listen on the descriptors: closing them closes the descriptors.
+    this.balancer?.close();
+    for (const listener of this.current.listeners) {
+      if (this.handedOver) listener.release();
+      else if (this.balancer) listener.closedElsewhere();
+      else listener.close();
+    }
   }
 
   private finish(): void {
     if (this.state === 'halted') return;
     this.state = 'halted';
     clearInterval(this.ticker);
-    this.balancer?.close();
-    for (const listener of this.current.listeners) {
-      if (this.handedOver) listener.release();
-      else listener.close();
-    }
+    for (const timer of this.wakeups) clearTimeout(timer);
+    this.wakeups.clear();
+    this.closeListeners();
     this.log.info({ error: this.failure?.code }, 'stopped');
     this.finished?.(this.failure);
   }

@@ -20,7 +20,8 @@ export class RoundRobinBalancer {
   ) {
     listeners.forEach((listener, index) => {
       const server = createServer({ pauseOnConnect: true }, (socket) => this.dispatch(socket, index));
-      server.listen({ fd: listener.fd, backlog });
+      // The backlog goes as an argument: Node 20 ignores `options.backlog` when listening on an fd.
+      server.listen({ fd: listener.fd }, backlog);
       this.servers.push(server);
     });
   }

@@ -47,7 +47,7 @@ export class Supervision {
     this.killedFor.delete(worker);
     const why =
       bootError?.message ??
-      (killedFor === 'boot_timeout' ? `not ready within boot_timeout (${settings.boot_timeout} s)` : `exit ${signal ?? code}`);
+      (killedFor === 'boot_timeout' ? `not ready within boot_timeout (${worker.bootTimeoutMs / 1000} s)` : `exit ${signal ?? code}`);
     return { bootError, killedFor, why };
   }
 
@@ -78,9 +78,12 @@ export class Supervision {
   /** One tick: kill what overstayed, and forgive past crashes once every worker has stayed up. */
   check(workers: WorkerHandle[], settings: Settings, target: number, quickStop: boolean, now: number): void {
     for (const worker of workers) {
-      if (worker.state === 'booting' && now - worker.spawnedAt > settings.boot_timeout * 1000 && !this.killedFor.has(worker)) {
+      if (worker.state === 'booting' && now - worker.spawnedAt > worker.bootTimeoutMs && !this.killedFor.has(worker)) {
         this.killedFor.set(worker, 'boot_timeout');
-        this.log.error({ ...workerFields(worker), bootTimeout: settings.boot_timeout }, 'worker not ready within boot_timeout; killing it');
+        this.log.error(
+          { ...workerFields(worker), bootTimeout: worker.bootTimeoutMs / 1000 },
+          'worker not ready within boot_timeout; killing it',
+        );
         worker.kill('SIGKILL');
       } else if (
         worker.state === 'ready' &&

@@ -1,4 +1,4 @@
-import { resolve } from 'node:path';
+import { extname, resolve } from 'node:path';
 import { type FSWatcher, watch } from 'chokidar';
 import picomatch from 'picomatch';
 import type { LoadedConfig } from '../config/load.js';
@@ -53,11 +53,20 @@ export class ReloadWatcher {
           dot: true,
         },
       );
+      // Only source files count: the config file has its own watcher (a live change must not
+      // rotate), and what the server or the app writes there (logs, a pidfile, uploads) would
+      // otherwise rotate the workers over and over.
+      const extensions = new Set(settings.reload.extensions);
+      const own = new Set([file, ...serverWrites(config)].filter((f): f is string => f !== null));
+      const isSource = (path: string) => extensions.has(extname(path)) && !own.has(path);
       const code = watch(appDir, {
         ignoreInitial: true,
-        ignored: (path) => ignored(path) || /[/\\](node_modules|\.git)([/\\]|$)/.test(path),
+        ignored: (path, stats) =>
+          ignored(path) || /[/\\](node_modules|\.git)([/\\]|$)/.test(path) || (stats?.isFile() === true && !isSource(path)),
       });
-      code.on('all', (_event, path) => this.debounce('code', path, CODE_DEBOUNCE_MS));
+      code.on('all', (_event, path) => {
+        if (isSource(path)) this.debounce('code', path, CODE_DEBOUNCE_MS);
+      });
       this.watchers.push(code);
       for (const glob of settings.reload.extra_files) {
         const absolute = resolve(baseDir, glob);
@@ -88,4 +97,10 @@ export class ReloadWatcher {
     this.timers.clear();
     await Promise.all(this.watchers.splice(0).map((w) => w.close()));
   }
+}
+
+/** Files the server itself writes (log files, the pidfile), as absolute paths. */
+function serverWrites({ settings, baseDir }: LoadedConfig): string[] {
+  const paths = [settings.log.errorlog, settings.log.accesslog, settings.pidfile];
+  return paths.filter((p): p is string => typeof p === 'string' && p !== '-').map((p) => resolve(baseDir, p));
 }

@@ -2,6 +2,7 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { isWorkerMessage, type MasterMessage, type WorkerMessage } from '../ipc/messages.js';
+import type { StopTimings } from '../ipc/stop-timings.js';
 
 const WORKER_MAIN = fileURLToPath(new URL('../worker/main.js', import.meta.url));
 
@@ -25,6 +26,8 @@ export interface SpawnOptions {
   captureOutput: boolean;
   /** Called with each line the app prints when output is captured. */
   onOutput?: (worker: WorkerHandle, stream: 'stdout' | 'stderr', line: string) => void;
+  /** boot_timeout of this worker's generation (a rotation's new workers have the new config's). */
+  bootTimeoutMs: number;
 }
 
 /**
@@ -36,6 +39,7 @@ export class WorkerHandle {
   readonly id: number;
   readonly generation: number;
   readonly spawnedAt = Date.now();
+  readonly bootTimeoutMs: number;
   state: WorkerState = 'booting';
   readyAt = 0;
   lastHeartbeat = Date.now();
@@ -52,6 +56,7 @@ export class WorkerHandle {
   constructor(opts: SpawnOptions, events: WorkerEvents) {
     this.id = opts.id;
     this.generation = opts.generation;
+    this.bootTimeoutMs = opts.bootTimeoutMs;
     const out = opts.captureOutput ? 'pipe' : 'inherit';
     // With capture on, the worker's own log still reaches the master's stderr directly, as the
     // fd after the listeners (see logFd in the boot message), not through the capture.
@@ -99,14 +104,14 @@ export class WorkerHandle {
   }
 
   /** Graceful retirement: the worker drains; the master SIGKILLs it after graceful_timeout. */
-  retire(reason: ExitReason, mode: 'graceful' | 'quick' = 'graceful'): void {
+  retire(reason: ExitReason, timings: StopTimings, mode: 'graceful' | 'quick' = 'graceful'): void {
     if (this.state === 'retiring' || this.state === 'exited') return;
     const wasBooting = this.state === 'booting';
     this.state = 'retiring';
     this.retireReason = reason;
     this.retiringSince = Date.now();
     // A booting worker has no server to drain yet: SIGTERM ends it at once.
-    if (this.child.connected && !wasBooting) this.send({ type: 'stop', mode, reason });
+    if (this.child.connected && !wasBooting) this.send({ type: 'stop', mode, reason, ...timings });
     else this.kill('SIGTERM');
   }
 

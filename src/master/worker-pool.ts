@@ -1,5 +1,6 @@
 import { randomInt } from 'node:crypto';
 import type { LoadedConfig } from '../config/load.js';
+import { stopTimings } from '../ipc/stop-timings.js';
 import type { Logger } from '../log/logger.js';
 import type { Listener } from './listeners.js';
 import { type ExitReason, type WorkerEvents, WorkerHandle } from './worker-handle.js';
@@ -12,6 +13,11 @@ export interface Generation {
 }
 
 const isLive = (w: WorkerHandle) => w.state === 'booting' || w.state === 'ready';
+
+/** A ready worker that has stayed up `min_uptime`: only such a worker covers for one that leaves. */
+export const isStable = (w: WorkerHandle, minUptimeMs: number, now: number) => w.state === 'ready' && now - w.readyAt >= minUptimeMs;
+
+const minUptimeMs = (generation: Generation) => generation.config.settings.min_uptime * 1000;
 
 /**
  * The master's set of workers: spawning them with a generation's config, and the two policies
@@ -65,6 +71,7 @@ export class WorkerPool {
         captureOutput,
         onOutput: (w, stream, output) =>
           this.log.info({ worker: w.id, workerPid: w.pid, generation: w.generation, stream, output }, 'app output'),
+        bootTimeoutMs: settings.boot_timeout * 1000,
       },
       this.events,
     );
@@ -87,9 +94,10 @@ export class WorkerPool {
   /**
    * Steady state: spawn the missing (unless `mayspawn` is false: crash back-off), retire extras,
    * and let workers marked for replacement (max_requests, uncaught exception) go only while the
-   * ready workers still cover the target.
+   * stable workers still cover the target.
    */
-  manageSteady(target: number, generation: Generation, maySpawn: boolean): void {
+  manageSteady(target: number, generation: Generation, maySpawn: boolean, now: number): void {
+    const timings = stopTimings(generation.config.settings, false);
     const live = this.live();
     const active = live.filter((w) => w.replaceReason === null);
     const missing = target - active.length;
@@ -98,14 +106,14 @@ export class WorkerPool {
     } else if (missing < 0) {
       // Booting extras first, then the oldest.
       const extras = [...active].sort((a, b) => (a.state === b.state ? a.spawnedAt - b.spawnedAt : a.state === 'booting' ? -1 : 1));
-      for (const worker of extras.slice(0, -missing)) worker.retire('scale');
+      for (const worker of extras.slice(0, -missing)) worker.retire('scale', timings);
     }
-    let spare = live.filter((w) => w.state === 'ready').length - target;
+    let spare = live.filter((w) => w.replaceReason === null && isStable(w, minUptimeMs(generation), now)).length - target;
     for (const worker of live) {
       if (!worker.replaceReason) continue;
-      if (worker.state === 'booting') worker.retire(worker.replaceReason);
-      else if (spare > 0) {
-        worker.retire(worker.replaceReason);
+      if (worker.state === 'booting') worker.retire(worker.replaceReason, timings);
+      else if (spare >= 0) {
+        worker.retire(worker.replaceReason, timings);
         spare--;
       }
     }
@@ -113,40 +121,42 @@ export class WorkerPool {
 
   /**
    * Rotation to `next`: boot new workers (at most `surge` at a time), and for each new worker
-   * that is ready retire one old worker. Returns true when the rotation is complete.
+   * that has stayed up `min_uptime` retire one old worker. Returns true when the rotation is complete.
    */
-  manageRotation(target: number, next: Generation, surge: number, reason: ExitReason): boolean {
+  manageRotation(target: number, next: Generation, surge: number, reason: ExitReason, maySpawn: boolean, now: number): boolean {
+    const timings = stopTimings(next.config.settings, false);
     const live = this.live();
     const fresh = live.filter((w) => w.generation === next.number);
     const old = live.filter((w) => w.generation !== next.number);
     const booting = fresh.filter((w) => w.state === 'booting').length;
-    const toSpawn = Math.min(target - fresh.length, Math.max(1, surge) - booting);
+    const toSpawn = maySpawn ? Math.min(target - fresh.length, Math.max(1, surge) - booting) : 0;
     for (let i = 0; i < toSpawn; i++) this.spawn(next);
-    for (const worker of old) if (worker.state === 'booting') worker.retire(reason);
-    const readyFresh = fresh.filter((w) => w.state === 'ready').length;
+    for (const worker of old) if (worker.state === 'booting') worker.retire(reason, timings);
+    const stableFresh = fresh.filter((w) => isStable(w, minUptimeMs(next), now)).length;
     const readyOld = old.filter((w) => w.state === 'ready').sort((a, b) => a.spawnedAt - b.spawnedAt);
-    let spare = readyFresh + readyOld.length - target;
+    let spare = stableFresh + readyOld.length - target;
     for (const worker of readyOld) {
       if (spare <= 0) break;
-      worker.retire(reason);
+      worker.retire(reason, timings);
       spare--;
     }
-    return readyFresh >= target && this.live().every((w) => w.generation === next.number);
+    return stableFresh >= target && this.live().every((w) => w.generation === next.number);
   }
 
   /**
    * A rotation failed: stop the new generation's workers, except ready ones still needed to
    * keep the target (old workers they replaced are already gone).
    */
-  abandon(target: number, failed: number): void {
+  abandon(target: number, failed: Generation): void {
+    const timings = stopTimings(failed.config.settings, false);
     const live = this.live();
-    let keep = target - live.filter((w) => w.generation !== failed).length;
-    for (const worker of live.filter((w) => w.generation === failed)) {
+    let keep = target - live.filter((w) => w.generation !== failed.number).length;
+    for (const worker of live.filter((w) => w.generation === failed.number)) {
       if (worker.state === 'ready' && keep > 0) {
         keep--;
         continue;
       }
-      worker.retire('reload');
+      worker.retire('reload', timings);
     }
   }
 }

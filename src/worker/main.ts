@@ -4,6 +4,8 @@
  * in the master is src/master/worker-handle.ts.
  */
 
+// First: the signal handlers (see signal-queue.ts for why the import order matters).
+import './signal-queue.js';
 import { Socket } from 'node:net';
 import { resolve } from 'node:path';
 import { isMasterMessage } from '../ipc/messages.js';
@@ -13,14 +15,8 @@ import { createServerLog } from '../log/logger.js';
 import { type LoadedApp, loadApp } from './app-loader.js';
 import { dropPrivileges } from './privileges.js';
 import { ListenError } from './servers.js';
+import { takeSignals } from './signal-queue.js';
 import { type Boot, Worker } from './worker.js';
-
-// Handlers first, before any await: with no handler SIGUSR1 would open an inspector on :9229,
-// and a terminal's SIGINT/SIGHUP must not kill a worker mid-request before the master decides.
-const early: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGTTIN', 'SIGTTOU', 'SIGWINCH'];
-const pendingSignals: NodeJS.Signals[] = [];
-const queueSignal = (signal: NodeJS.Signals) => pendingSignals.push(signal);
-for (const signal of early) process.on(signal, queueSignal);
 
 function waitForBoot(): Promise<Boot> {
   return new Promise((resolvePromise) => {
@@ -64,11 +60,7 @@ async function main(): Promise<void> {
     else if (signal === 'SIGUSR1') reopenLogs();
     // HUP, TTIN, TTOU, WINCH, USR2 belong to the master.
   };
-  for (const signal of early) {
-    process.off(signal, queueSignal);
-    process.on(signal, onSignal);
-  }
-  for (const signal of pendingSignals.splice(0)) onSignal(signal);
+  takeSignals(onSignal);
 
   process.on('uncaughtException', (err) => {
     log.error({ err }, 'uncaught exception outside a request; replacing this worker');
@@ -77,7 +69,7 @@ async function main(): Promise<void> {
   });
   process.on('message', (message: unknown, handle: unknown) => {
     if (!isMasterMessage(message)) return;
-    if (message.type === 'stop') worker?.stop(message.mode, message.reason);
+    if (message.type === 'stop') worker?.stop(message.mode, message.reason, message);
     else if (message.type === 'connection' && handle instanceof Socket) worker?.accept(message.listener, handle);
     else if (message.type === 'reopen-logs') reopenLogs();
     else if (message.type === 'reload-tls') worker?.reloadTls();

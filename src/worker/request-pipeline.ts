@@ -53,6 +53,8 @@ export interface PipelineOptions {
   log: Logger;
   /** True once the worker drains: every further response closes its connection. */
   isDraining: () => boolean;
+  /** `keepalive: 0`: every response closes its connection (Node would keep it open forever). */
+  keepAlive: boolean;
   /** Called after each request is counted (max_requests). */
   onRequest: (count: number) => void;
   accessLog: AccessLog;
@@ -136,7 +138,7 @@ export function requestPipeline(opts: PipelineOptions): RequestListener {
         });
       }
     });
-    if (opts.isDraining()) res.setHeader('connection', 'close');
+    if (!opts.keepAlive || opts.isDraining()) res.setHeader('connection', 'close');
     const refusal = limits.check(req);
     if (refusal) {
       log.debug({ status: refusal.status, reason: refusal.reason, url: req.url }, 'request refused');

@@ -33,7 +33,8 @@ export function listenOnInherited(server: HttpServer, inherited: InheritedListen
   return new Promise((resolvePromise, reject) => {
     const onError = (err: NodeJS.ErrnoException) => reject(new ListenError(inherited.address, err.code ?? 'UNKNOWN', err.message));
     server.once('error', onError);
-    server.listen({ fd, backlog }, () => {
+    // The backlog goes as an argument: Node 20 ignores `options.backlog` when listening on an fd.
+    server.listen({ fd }, backlog, () => {
       server.off('error', onError);
       resolvePromise();
     });

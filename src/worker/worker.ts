@@ -1,6 +1,7 @@
 import type { Server as HttpServer } from 'node:http';
 import type { Socket } from 'node:net';
 import type { MasterMessage } from '../ipc/messages.js';
+import { stopTimings } from '../ipc/stop-timings.js';
 import { sendToMaster } from '../ipc/worker-channel.js';
 import type { AccessLog } from '../log/access-log.js';
 import type { ServerLog } from '../log/logger.js';
@@ -48,6 +49,7 @@ export class Worker {
       counters: this.counters,
       log: this.log,
       isDraining: () => this.drain !== null,
+      keepAlive: settings.keepalive > 0,
       onRequest: (count) => this.countRequest(count),
       accessLog: this.accessLog,
       requestIdHeader: settings.log.request_id_header.toLowerCase(),
@@ -97,7 +99,9 @@ export class Worker {
   /** balance: round-robin: a connection the master accepted for listener `index`. */
   accept(index: number, socket: Socket): void {
     const server = this.servers[index];
-    if (!server || this.drain) {
+    // Node's own maxConnections check runs only for connections its server accepted; one handed
+    // over is refused here the same way (closed at once), so worker_connections holds either way.
+    if (!server || this.drain || this.tracker.openConnections >= this.boot.settings.worker_connections) {
       socket.destroy();
       return;
     }
@@ -117,7 +121,8 @@ export class Worker {
     else this.stop('graceful', 'master gone');
   }
 
-  stop(mode: 'graceful' | 'quick', reason: string): void {
+  /** Drains and exits (`quick`: exits at once); `timings` default to a shutdown's. */
+  stop(mode: 'graceful' | 'quick', reason: string, timings = stopTimings(this.boot.settings, true)): void {
     if (mode === 'quick') {
       this.log.info({ reason }, 'worker exiting now');
       this.exit();
@@ -129,10 +134,8 @@ export class Worker {
       servers: this.servers,
       tracker: this.tracker,
       counters: this.counters,
-      gracefulMs: this.boot.settings.graceful_timeout * 1000,
-      // An idle keep-alive socket is kept as long as the client was promised (Keep-Alive:
-      // timeout=N): closing it sooner races a request the client is already sending.
-      idleGraceMs: this.boot.settings.keepalive * 1000,
+      gracefulMs: timings.gracefulMs,
+      idleGraceMs: timings.idleGraceMs,
       onDone: (forced) => {
         this.log.info({ forced, requests: this.counters.requests }, 'worker exiting');
         this.exit();

@@ -3,12 +3,13 @@ import { resolve } from 'node:path';
 import type { Override } from '../../config/layers.js';
 import { loadConfig } from '../../config/load.js';
 import { TsicornError } from '../../errors.js';
-import { createServerLog } from '../../log/logger.js';
+import { createServerLog, type Logger } from '../../log/logger.js';
 import { bindListeners, type Listener } from '../../master/listeners.js';
 import { Master } from '../../master/master.js';
 import { removePidfile, writePidfile } from '../../master/pidfile.js';
 import type { SignalInbox } from '../../master/signals.js';
 import { systemdListenFds } from '../../master/socket-activation.js';
+import { chownUnixSockets } from '../../master/socket-owner.js';
 import { notifyPredecessor, takeInheritedFds } from '../../master/upgrade.js';
 import { ReloadWatcher, type WatchKind } from '../../master/watcher.js';
 
@@ -70,7 +71,15 @@ export async function serve(opts: ServeOptions): Promise<number> {
     // Sockets the previous master had for addresses no longer in `bind`.
     for (const { fd } of handover.fds.values()) if (!listeners.some((l) => l.fd === fd)) closeQuietly(fd);
   }
-  const pidfile = settings.pidfile === null ? null : resolve(baseDir, settings.pidfile);
+  try {
+    chownUnixSockets(listeners, settings);
+  } catch (err) {
+    for (const listener of listeners) listener.close();
+    throw err;
+  }
+  const pidfileOf = (config: typeof outcome.config) =>
+    config.settings.pidfile === null ? null : resolve(config.baseDir, config.settings.pidfile);
+  let pidfile = pidfileOf(outcome.config);
   let watcher: ReloadWatcher | null = null;
   let master: Master | null = null;
   try {
@@ -85,6 +94,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
         if (handover.predecessor !== null) notifyPredecessor();
       },
       onConfigApplied: (config) => {
+        pidfile = movePidfile(pidfile, pidfileOf(config), log);
         const same = (c: typeof config) => JSON.stringify([c.settings.reload, c.settings.tls]);
         if (same(config) === same(watched)) return;
         watched = config;
@@ -109,4 +119,18 @@ export async function serve(opts: ServeOptions): Promise<number> {
     if (pidfile) removePidfile(pidfile);
     opts.signals.dispose();
   }
+}
+
+/** A reload changed `pidfile`: write the new one, then remove the old (as Gunicorn does on HUP). */
+function movePidfile(from: string | null, to: string | null, log: Logger): string | null {
+  if (from === to) return from;
+  try {
+    if (to) writePidfile(to);
+  } catch (err) {
+    log.error({ pidfile: to, error: (err as Error).message }, 'cannot write the new pidfile; keeping the old one');
+    return from;
+  }
+  if (from) removePidfile(from);
+  log.info({ from, to }, 'pidfile moved');
+  return to;
 }
