@@ -159,7 +159,7 @@ export class RunningServer {
     for (const l of this.logs) {
       if (l.component !== 'master') continue;
       if (l.msg === 'worker ready') alive.set(l.worker as number, l.workerPid as number);
-      if (l.msg === 'worker exited' || l.msg === 'worker died') alive.delete(l.worker as number);
+      if (/^(worker exited|worker died|new worker exited)/.test(l.msg)) alive.delete(l.worker as number);
     }
     return [...alive.values()];
   }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, lstatSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, lstatSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { get, type RequestOptions } from 'node:http';
 import { connect, createServer, type ListenOptions, type Server } from 'node:net';
 import { join } from 'node:path';
@@ -245,16 +245,24 @@ test('a port in use: exit 1, one line naming the address and EADDRINUSE, no work
 });
 
 test('a privileged port without the right to bind it: exit 1, EACCES', opts, async (t) => {
-  if (process.getuid?.() === 0) {
-    t.skip('running as root: root may bind port 81, so there is no EACCES to see');
-    return;
-  }
   const unprivilegedFrom = Number(readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8').trim());
   if (unprivilegedFrom <= 81) {
     t.skip(`net.ipv4.ip_unprivileged_port_start is ${unprivilegedFrom}: port 81 is not privileged here`);
     return;
   }
-  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { bind: '127.0.0.1:81' }) }, waitReady: false });
+  // As root, run the server as nobody (setpriv, from util-linux), with its files readable by nobody.
+  const asRoot = process.getuid?.() === 0;
+  if (asRoot && !existsSync('/usr/bin/setpriv')) {
+    t.skip('running as root without setpriv to drop to an unprivileged user');
+    return;
+  }
+  const dir = tempDir(t, { 'server.yaml': serverYaml(APP, { bind: '127.0.0.1:81' }) });
+  chmodSync(dir, 0o755);
+  const server = await startServer(t, {
+    cwd: dir,
+    waitReady: false,
+    ...(asRoot ? { wrapper: ['/usr/bin/setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups'] } : {}),
+  });
   await assertFailsWith(server, /^tsicorn: cannot listen on 127\.0\.0\.1:81: EACCES\b.*\(TSI_ERR_BIND\)$/);
   assert.equal(server.countLogs('worker ready'), 0);
 });
@@ -392,4 +400,46 @@ test('pidfile: not written when binding fails', opts, async (t) => {
   const server = await startServer(t, { cwd: dir, waitReady: false });
   await assertFailsWith(server, /\(TSI_ERR_BIND\)$/);
   assert.ok(!existsSync(join(dir, 'tsicorn.pid')), 'no pidfile');
+});
+
+test('backlog: the listening socket is given that many pending connections', opts, async (t) => {
+  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 1, backlog: 37 }) } });
+  const { port } = new URL(server.url());
+  // For a listening socket, `ss -ltn` shows the backlog in the Send-Q column.
+  const ss = spawnSync('ss', ['-Hltn', `sport = :${port}`], { encoding: 'utf8' });
+  if (ss.error) {
+    t.skip('ss (iproute2) is not installed');
+    return;
+  }
+  const [, , sendQ] = ss.stdout.trim().split(/\s+/);
+  assert.equal(sendQ, '37', ss.stdout);
+});
+
+test('unix socket with user/group: the socket file belongs to them, mode from umask', opts, async (t) => {
+  if (process.getuid?.() !== 0) {
+    t.skip('needs root to give a file away');
+    return;
+  }
+  const dir = tempDir(t, {});
+  chmodSync(dir, 0o755);
+  const sock = join(dir, 'app.sock');
+  const nobody = Number(spawnSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).stdout);
+  const nogroup = Number(spawnSync('id', ['-g', 'nobody'], { encoding: 'utf8' }).stdout);
+  writeFileSync(join(dir, 'app.cjs'), readFileSync(APP));
+  writeFileSync(join(dir, 'server.yaml'), serverYaml('app.cjs', { bind: `unix:${sock}`, user: 'nobody', group: nogroup, umask: '0007' }));
+  const server = await startServer(t, { cwd: dir });
+  const stat = statSync(sock);
+  assert.equal(stat.uid, nobody);
+  assert.equal(stat.gid, nogroup);
+  assert.equal(stat.mode & 0o777, 0o770);
+  assertFromWorker(server, await request({ socketPath: sock }, '/owned'), '/owned');
+});
+
+test('a user that does not exist stops start-up with TSI_ERR_USER before any worker starts', opts, async (t) => {
+  const server = await startServer(t, {
+    files: { 'server.yaml': serverYaml(APP, { bind: 'unix:app.sock', user: 'no-such-user-here' }) },
+    waitReady: false,
+  });
+  await assertFailsWith(server, /^tsicorn: user "no-such-user-here" does not exist \(TSI_ERR_USER\)$/);
+  assert.equal(server.countLogs('worker ready'), 0);
 });

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { ROOT, serverYaml, startServer } from '../helpers/server.js';
@@ -63,6 +64,40 @@ test('a fetch handler streams a 10 MB upload in and a 4 MiB body out', { timeout
   assert.equal((await down.arrayBuffer()).byteLength, 64 * 65536);
 });
 
+test('a fetch handler streams: the first chunks arrive before the response ends, the body is read as it comes', {
+  timeout: 30_000,
+}, async (t) => {
+  const server = await startServer(t, { files: { 'server.yaml': serverYaml(join(SERVE, 'hono-app.mjs'), { workers: 1 }) } });
+  const started = Date.now();
+  const res = await fetch(`${server.url()}/ticks`);
+  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+  const first = await reader.read();
+  const firstAfter = Date.now() - started;
+  assert.match(new TextDecoder().decode(first.value), /^tick 1\n/);
+  let rest = '';
+  for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) rest += new TextDecoder().decode(chunk.value);
+  const allAfter = Date.now() - started;
+  assert.match(rest, /tick 5\n$/);
+  assert.ok(allAfter - firstAfter >= 450, `the first line came at ${firstAfter} ms, the last at ${allAfter} ms`);
+
+  // The upload: the answer comes after the first chunk, while the client still holds the rest.
+  const { hostname, port } = new URL(server.url());
+  const answer = await new Promise<string>((resolvePromise, reject) => {
+    const req = httpRequest({ hostname, port, method: 'POST', path: '/first-chunk', headers: { 'transfer-encoding': 'chunked' } }, (r) => {
+      let text = '';
+      r.setEncoding('utf8').on('data', (d: string) => {
+        text += d;
+      });
+      r.on('end', () => resolvePromise(text));
+    });
+    req.on('error', reject);
+    req.write('hello-first-chunk');
+    // Never ended before the answer: a server that buffered the whole body would never reply.
+    t.after(() => req.destroy());
+  });
+  assert.deepEqual(JSON.parse(answer), { first: 'hello-first-chunk' });
+});
+
 test('a handler that throws or rejects gives a 500 and the worker serves on', { timeout: 30_000 }, async (t) => {
   const server = await startServer(t, { files: { 'server.yaml': serverYaml(join(SERVE, 'node-app.cjs'), { workers: 1 }) } });
   const pids = server.workerPids();
@@ -89,11 +124,13 @@ test('a fetch handler that throws gives a 500', { timeout: 30_000 }, async (t) =
 test('an uncaught exception outside a request replaces that worker gracefully', { timeout: 30_000 }, async (t) => {
   const server = await startServer(t, { files: { 'server.yaml': serverYaml(join(SERVE, 'node-app.cjs'), { workers: 1 }) } });
   const [before] = server.workerPids();
+  const inflight = await fetch(`${server.url()}/slow-body?ms=1000`);
   assert.equal(await (await fetch(`${server.url()}/uncaught`)).text(), 'scheduled');
   await server.waitForLog('worker asks to be replaced', { reason: 'uncaught_exception' });
   const exited = await server.waitForLog('worker exited', { workerPid: before });
   assert.equal(exited.reason, 'uncaught_exception');
   assert.equal(exited.code, 0, 'it drained and exited cleanly, it did not crash');
+  assert.equal(await inflight.text(), 'finished after 1000 ms', 'its in-flight request finished');
   const after = server.workerPids();
   assert.equal(after.length, 1);
   assert.notEqual(after[0], before);
@@ -112,5 +149,5 @@ test('an app that fails to import stops start-up with its error and exit code 4,
     server.stderrText.at(-1) ?? '',
     /^tsicorn: the app failed to load: this app cannot start: missing DATABASE_URL \(TSI_ERR_APP_LOAD\)$/,
   );
-  assert.ok(server.countLogs('worker spawned') <= 2, 'no more workers than asked were started');
+  assert.ok(server.countLogs('worker failed to boot') <= 2, 'no more workers than asked were started');
 });

@@ -93,6 +93,22 @@ test('keepalive: an idle keep-alive connection is closed after `keepalive` secon
   assert.ok(idleMs >= 900 && idleMs < 5000, `closed after ${idleMs} ms`);
 });
 
+test('keepalive: 0 turns keep-alive off: every response closes its connection', { timeout: 30_000 }, async (t) => {
+  const server = await startServer(t, {
+    files: { 'server.yaml': serverYaml(join(ROOT, 'test', 'fixtures', 'serve', 'node-app.cjs'), { keepalive: 0 }) },
+  });
+  const { port, hostname } = new URL(server.url());
+  const socket = connect(Number(port), hostname);
+  socket.write(`GET / HTTP/1.1\r\nHost: x\r\n\r\n`);
+  let received = '';
+  socket.on('data', (d) => {
+    received += d.toString();
+  });
+  await once(socket, 'close');
+  assert.match(received, /^HTTP\/1\.1 200 OK\r\n/);
+  assert.match(received, /\r\nConnection: close\r\n/i);
+});
+
 test('worker_connections: a worker holds at most that many connections', { timeout: 30_000 }, async (t) => {
   const server = await startServer(t, {
     files: { 'server.yaml': serverYaml(join(ROOT, 'test', 'fixtures', 'serve', 'node-app.cjs'), { workers: 1, worker_connections: 1 }) },
@@ -113,4 +129,70 @@ test('worker_connections: a worker holds at most that many connections', { timeo
   await new Promise((resolvePromise) => second.once('close', resolvePromise));
   assert.equal(answered, false, 'the second connection was refused service while the first is open');
   first.destroy();
+});
+
+test('worker_connections holds under balance: round-robin too, where the master hands connections over', {
+  timeout: 30_000,
+}, async (t) => {
+  const server = await startServer(t, {
+    files: {
+      'server.yaml': serverYaml(join(ROOT, 'test', 'fixtures', 'serve', 'node-app.cjs'), {
+        workers: 1,
+        worker_connections: 1,
+        balance: 'round-robin',
+      }),
+    },
+  });
+  const { port, hostname } = new URL(server.url());
+  const first = connect(Number(port), hostname);
+  first.on('error', () => {});
+  first.write('GET /slow-body?ms=3000 HTTP/1.1\r\nHost: x\r\n\r\n');
+  await once(first, 'data');
+  const second = connect(Number(port), hostname);
+  second.on('error', () => {});
+  second.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+  let answered = false;
+  second.on('data', () => {
+    answered = true;
+  });
+  await new Promise((resolvePromise) => second.once('close', resolvePromise));
+  assert.equal(answered, false, 'the second connection was refused while the first holds the only slot');
+  first.destroy();
+  // Once the worker has seen the first connection close, the slot serves again.
+  let served = false;
+  for (const deadline = Date.now() + 5000; !served && Date.now() < deadline; ) {
+    served = await fetch(`${server.url()}/`).then(
+      (r) => r.ok,
+      () => false,
+    );
+  }
+  assert.ok(served, 'a connection is served once the slot is free');
+});
+
+test('an app named by its export, relative to chdir', { timeout: 30_000 }, async (t) => {
+  const dir = tempDir(t, {
+    'server.yaml': serverYaml('handlers.mjs:api', { chdir: 'srv' }),
+    'srv/handlers.mjs':
+      "export const api = (req, res) => res.end('named export');\nexport default () => { throw new Error('not this one'); };\n",
+  });
+  const server = await startServer(t, { cwd: dir });
+  assert.equal(await (await fetch(`${server.url()}/`)).text(), 'named export');
+});
+
+test('umask: files the app creates get the mode it allows', { timeout: 30_000 }, async (t) => {
+  const dir = tempDir(t, {
+    'server.yaml': serverYaml('app.mjs', { umask: '0077', workers: 1 }),
+    'app.mjs':
+      "import { writeFileSync, statSync } from 'node:fs';\nexport default (req, res) => { writeFileSync('made-by-app.txt', 'x'); res.end((statSync('made-by-app.txt').mode & 0o777).toString(8)); };\n",
+  });
+  const server = await startServer(t, { cwd: dir });
+  assert.equal(await (await fetch(`${server.url()}/`)).text(), '600');
+});
+
+test('the bundled config/server.yaml serves the example app (what `npm start` runs)', { timeout: 30_000 }, async (t) => {
+  const server = await startServer(t, { cwd: ROOT, args: ['-c', 'config/server.yaml', '--bind', '127.0.0.1:0'] });
+  const res = await fetch(`${server.url()}/`);
+  assert.equal(res.status, 200);
+  assert.ok((await res.text()).length > 0);
+  assert.equal(server.workerPids().length, 2);
 });

@@ -1,0 +1,161 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { runLoad } from '../helpers/load.js';
+import { BIN, cleanEnv, ROOT, serverYaml, startServer } from '../helpers/server.js';
+
+/**
+ * What a reload must never do: replace working workers with ones that die a moment later, lose a
+ * HUP, apply half of a change that failed, rotate forever on files the server writes itself.
+ */
+
+const APP = join(ROOT, 'test', 'fixtures', 'serve', 'node-app.cjs');
+const version = (v: string) => `export default (req, res) => res.end(JSON.stringify({ version: '${v}', pid: process.pid }));\n`;
+const versionOf = async (url: string) => ((await (await fetch(url)).json()) as { version: string }).version;
+
+test('a deploy that crashes right after it starts serving never replaces the working workers', { timeout: 60_000 }, async (t) => {
+  const server = await startServer(t, {
+    files: { 'server.yaml': serverYaml('app.mjs', { workers: 2, min_uptime: 1.5 }), 'app.mjs': version('v1') },
+  });
+  const pids = server.workerPids().sort();
+  let done = false;
+  const loadRun = runLoad(`${server.url()}/`, { total: 100_000, concurrency: 4, stop: () => done });
+  try {
+    // Listens, answers, and dies 400 ms later: ready, but not for long.
+    writeFileSync(join(server.dir, 'app.mjs'), `setTimeout(() => process.exit(9), 400);\n${version('v2')}`);
+    process.kill(server.pid, 'SIGHUP');
+    const failed = await server.waitForLog('reload failed: a new worker did not start; the running workers keep serving');
+    assert.match(String(failed.error), /exit 9/);
+    await server.waitFor('the new generation to be gone', () => server.workerPids().length === 2);
+    assert.deepEqual(server.workerPids().sort(), pids, 'the old workers were never retired');
+    assert.equal(server.countLogs('worker exited', { reason: 'reload', generation: 1 }), 0);
+  } finally {
+    done = true;
+  }
+  const result = await loadRun;
+  assert.deepEqual(result.errors.slice(0, 5), [], `${result.errors.length} failed of ${result.total}`);
+  assert.equal(await versionOf(`${server.url()}/`), 'v1');
+});
+
+test('a new worker becomes ready only when its async factory resolves: the app says when it is warm', { timeout: 30_000 }, async (t) => {
+  const factory = (v: string, ms: number) =>
+    `export async function create() {\n  await new Promise((r) => setTimeout(r, ${ms}));\n  return (req, res) => res.end(JSON.stringify({ version: '${v}' }));\n}\n`;
+  const server = await startServer(t, {
+    files: { 'server.yaml': serverYaml('app.mjs:create()', { workers: 1, min_uptime: 0 }), 'app.mjs': factory('v1', 0) },
+  });
+  writeFileSync(join(server.dir, 'app.mjs'), factory('v2', 1500));
+  const hup = Date.now();
+  process.kill(server.pid, 'SIGHUP');
+  await server.waitForLog('rotation started');
+  // While the new worker warms up, the old one answers every request.
+  assert.equal(await versionOf(`${server.url()}/`), 'v1');
+  const ready = await server.waitForLog('worker ready', { component: 'master', generation: 2 });
+  assert.ok((ready.bootMs as number) >= 1500, `ready after ${ready.bootMs} ms`);
+  const finished = await server.waitForLog('rotation finished');
+  assert.ok(Date.now() - hup >= 1500);
+  assert.ok((finished.durationMs as number) >= 1500, 'the rotation log line gives its duration');
+  await server.waitForLog('worker exited', { reason: 'reload' });
+  assert.equal(await versionOf(`${server.url()}/`), 'v2');
+});
+
+test('a HUP that arrives while the first workers boot is not lost', { timeout: 30_000 }, async (t) => {
+  const server = await startServer(t, {
+    waitReady: false,
+    files: {
+      'server.yaml': serverYaml('app.mjs', { workers: 1 }),
+      'app.mjs': `await new Promise((r) => setTimeout(r, 1000));\n${version('v1')}`,
+    },
+  });
+  await server.waitForLog('starting');
+  process.kill(server.pid, 'SIGHUP');
+  await server.waitForLog('reload queued until the current one ends', { state: 'booting' });
+  await server.waitForLog('server ready');
+  await server.waitForLog('rotation finished', { generation: 2 });
+});
+
+test('a change that needs a rotation applies nothing when the rotation fails', { timeout: 30_000 }, async (t) => {
+  // The file is not watched: only the HUP below reads it.
+  const unwatched = { reload: { config: false } };
+  const server = await startServer(t, {
+    files: { 'server.yaml': serverYaml('app.mjs', { workers: 1, log: { level: 'info' }, ...unwatched }), 'app.mjs': version('v1') },
+  });
+  writeFileSync(join(server.dir, 'app.mjs'), "throw new Error('broken deploy');\n");
+  // workers (live) and log.level (live) change together with a HUP that must rotate.
+  writeFileSync(join(server.dir, 'server.yaml'), serverYaml('app.mjs', { workers: 3, log: { level: 'debug' }, ...unwatched }));
+  process.kill(server.pid, 'SIGHUP');
+  await server.waitForLog('reload failed: a new worker did not start; the running workers keep serving');
+  await server.waitForLog('worker count changed', { from: 3, to: 1 });
+  await server.waitFor('the failed generation gone', () => server.workerPids().length === 1);
+  const from = server.logs.length;
+  // Nothing new is spawned: the master went back to one worker of the old generation.
+  assert.equal((await fetch(`${server.url()}/`)).status, 200);
+  process.kill(server.pid, 'SIGTTIN');
+  await server.waitForLog('worker count changed', { from: 1, to: 2 }, 15_000, from);
+  assert.equal(server.findLog('worker spawned', {}, from), undefined, 'log.level is still info: no debug lines');
+});
+
+test('a pidfile change moves the pidfile, so `tsicorn reload` finds the master at the new path', { timeout: 30_000 }, async (t) => {
+  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 1, pidfile: 'one.pid' }) } });
+  writeFileSync(join(server.dir, 'server.yaml'), serverYaml(APP, { workers: 1, pidfile: 'two.pid' }));
+  await server.waitForLog('pidfile moved');
+  assert.ok(!existsSync(join(server.dir, 'one.pid')), 'the old pidfile is removed');
+  assert.equal(Number(readFileSync(join(server.dir, 'two.pid'), 'utf8')), server.pid);
+  const reload = spawnSync(process.execPath, [BIN, 'reload', '-c', 'server.yaml'], { cwd: server.dir, env: cleanEnv(), encoding: 'utf8' });
+  assert.equal(reload.status, 0, reload.stderr);
+  await server.waitForLog('rotation finished');
+  process.kill(server.pid, 'SIGTERM');
+  assert.equal(await server.waitForExit(), 0);
+  assert.ok(!existsSync(join(server.dir, 'two.pid')), 'removed on exit');
+});
+
+test('a change that needs a master restart is logged as such and stays pending: the running value is kept', {
+  timeout: 30_000,
+}, async (t) => {
+  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 1 }) } });
+  writeFileSync(join(server.dir, 'server.yaml'), serverYaml(APP, { workers: 1, backlog: 100 }));
+  const warning = await server.waitForLog('this change needs a master restart (USR2) to take effect');
+  assert.equal(warning.setting, 'backlog');
+  assert.equal(warning.level, 'warn');
+  // The running config kept backlog 2048: the next reload still sees the change as pending.
+  process.kill(server.pid, 'SIGHUP');
+  await server.waitFor('the warning again', () => server.countLogs('this change needs a master restart (USR2) to take effect') === 2);
+  const again = server.logs.filter((l) => l.msg === 'config reloaded').at(-1);
+  assert.deepEqual(again?.changes, ['backlog: 2048 → 100']);
+});
+
+test('reload.code ignores what the server and the app write in the app directory, and the config file', {
+  timeout: 30_000,
+}, async (t) => {
+  const server = await startServer(t, {
+    files: {
+      'server.yaml': serverYaml('app.mjs', { workers: 1, reload: { code: true }, log: { accesslog: 'access.log' } }),
+      'app.mjs': version('v1'),
+    },
+  });
+  for (let i = 0; i < 20; i++) assert.equal((await fetch(`${server.url()}/`)).status, 200);
+  writeFileSync(join(server.dir, 'upload.bin'), 'data the app stored');
+  writeFileSync(
+    join(server.dir, 'server.yaml'),
+    serverYaml('app.mjs', { workers: 2, reload: { code: true }, log: { accesslog: 'access.log' } }),
+  );
+  await server.waitForLog('config reloaded', { trigger: 'watch' });
+  await server.waitFor('2 workers', () => server.workerPids().length === 2);
+  // A source file does rotate: its event comes after the others, so they had their chance.
+  writeFileSync(join(server.dir, 'app.mjs'), version('v2'));
+  const code = await server.waitForLog('config reloaded', { trigger: 'code' });
+  assert.match(String(code.path), /app\.mjs$/);
+  await server.waitForLog('rotation finished');
+  assert.equal(server.countLogs('config reloaded', { trigger: 'code' }), 1, 'only app.mjs triggered a code reload');
+  assert.equal(server.countLogs('rotation started'), 1);
+});
+
+test('a bind change under balance: round-robin says it needs a restart instead of passing in silence', { timeout: 30_000 }, async (t) => {
+  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 1, balance: 'round-robin' }) } });
+  writeFileSync(join(server.dir, 'server.yaml'), serverYaml(APP, { workers: 1, balance: 'round-robin', bind: '127.0.0.1:1' }));
+  const warned = await server.waitForLog('bind changed but the listeners are fixed; restart the server to change them');
+  assert.equal(warned.reason, 'balance: round-robin');
+  await server.waitForLog('rotation finished');
+  assert.equal((await fetch(`${server.url()}/`)).status, 200, 'the listener in use still serves');
+});
