@@ -33,6 +33,11 @@ export interface JsonSchema {
   'x-aliases'?: string[];
   /** How to describe a valid value in an error, where the schema alone says it badly (patterns). */
   'x-expect'?: string;
+  /**
+   * Validated but not acted on yet: `true` for the whole setting, or text naming the part that is
+   * planned. The generated docs say so, so they never promise what the code does not do.
+   */
+  'x-planned'?: true | string;
 }
 
 /** Path of the schema file shipped in the package (dist/src/config → ../../../schemas). */

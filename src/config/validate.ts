@@ -14,7 +14,7 @@ function validator(): ValidateFunction {
   // validateSchema: false skips compiling the draft-07 meta-schema on every start (about half of
   // check-config's start-up); the schema unit test validates our schema against it instead.
   const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, allowUnionTypes: true, validateSchema: false });
-  ajv.addVocabulary(['x-cli', 'x-reload', 'x-aliases', 'x-expect']);
+  ajv.addVocabulary(['x-cli', 'x-reload', 'x-aliases', 'x-expect', 'x-planned']);
   ajv.addFormat('bind', (s: string) => parseBindAddress(s) !== null);
   ajv.addFormat('ip-or-cidr', isIpOrCidr);
   ajv.addFormat('host-port', (s: string) => parseHostPort(s, false) !== null);

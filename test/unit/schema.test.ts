@@ -7,7 +7,7 @@ const schema = serverSchema();
 
 test('the schema is valid draft-07 (the meta-schema check skipped at run time happens here)', () => {
   const ajv = new Ajv({ strict: true, allowUnionTypes: true, validateSchema: true });
-  ajv.addVocabulary(['x-cli', 'x-reload', 'x-aliases', 'x-expect']);
+  ajv.addVocabulary(['x-cli', 'x-reload', 'x-aliases', 'x-expect', 'x-planned']);
   for (const f of ['bind', 'ip-or-cidr', 'host-port']) ajv.addFormat(f, () => true);
   assert.doesNotThrow(() => ajv.compile(schema));
   assert.equal(schema.$schema, 'http://json-schema.org/draft-07/schema#');
@@ -21,6 +21,8 @@ test('every setting has a description, a type, a reload class and a default (or 
     assert.ok(['live', 'rotate', 'restart'].includes(s.schema['x-reload'] ?? ''), `${s.name}: x-reload`);
     assert.ok('default' in s.schema || required.has(s.name), `${s.name}: default or required`);
     assert.ok(s.schema.examples?.length, `${s.name}: example`);
+    const planned = s.schema['x-planned'];
+    assert.ok(planned === undefined || planned === true || (typeof planned === 'string' && planned.length > 20), `${s.name}: x-planned`);
   }
 });
 
