@@ -1,5 +1,4 @@
 import { availableParallelism } from 'node:os';
-import { keepRunningValues } from '../config/diff.js';
 import type { LoadedConfig, LoadOutcome } from '../config/load.js';
 import type { Settings } from '../config/settings.js';
 import type { TsicornError } from '../errors.js';
@@ -7,12 +6,13 @@ import type { WorkerMessage } from '../ipc/messages.js';
 import { stopTimings } from '../ipc/stop-timings.js';
 import type { Logger, ServerLog } from '../log/logger.js';
 import type { Listener } from './listeners.js';
-import { nextListeners, planReload, type ReloadTrigger, reportPlan } from './reload.js';
-import { closeUnshared, logSettingsChanged, type Rotation } from './rotation.js';
+import type { ReloadTrigger } from './reload.js';
+import { ReloadFlow } from './reload-flow.js';
+import { logSettingsChanged } from './rotation.js';
 import { RoundRobinBalancer } from './round-robin.js';
 import type { SignalInbox } from './signals.js';
 import { Supervision, workerFields } from './supervision.js';
-import { spawnSuccessor } from './upgrade.js';
+import { Succession } from './upgrade.js';
 import type { WorkerHandle } from './worker-handle.js';
 import { type Generation, WorkerPool } from './worker-pool.js';
 
@@ -21,7 +21,7 @@ type MasterEvent =
   | { type: 'worker-message'; worker: WorkerHandle; message: WorkerMessage }
   | { type: 'worker-exit'; worker: WorkerHandle; code: number | null; signal: NodeJS.Signals | null }
   | { type: 'reload'; trigger: ReloadTrigger }
-  | { type: 'rotate'; next: Generation; remove: Listener[]; startedAt: number; target: number }
+  | { type: 'rotate'; next: Generation; remove: Listener[]; startedAt: number }
   | { type: 'successor'; pid: number; ready: boolean; why?: string }
   | { type: 'tick' };
 
@@ -58,12 +58,7 @@ export class Master {
   private readonly queue: MasterEvent[] = [];
   private scheduled = false;
   private readonly pool: WorkerPool;
-  private current: Generation;
-  private rotation: Rotation | null = null;
-  private pendingReload: ReloadTrigger | null = null;
-  /** A reload is between its decision and its rotation (binding new listeners). */
-  private preparing = false;
-  private generations = 1;
+  private readonly flow: ReloadFlow;
   private target: number;
   private ticker: NodeJS.Timeout | undefined;
   private stopMode: 'graceful' | 'quick' = 'graceful';
@@ -72,19 +67,18 @@ export class Master {
   private readonly balancer: RoundRobinBalancer | null = null;
   private readonly log: Logger;
   private readonly supervision: Supervision;
-  private successor: ReturnType<typeof spawnSuccessor> | null = null;
+  private readonly succession = new Succession();
   /** Wake-ups for when a new worker will have stayed up min_uptime (sooner than the next tick). */
   private readonly wakeups = new Set<NodeJS.Timeout>();
   private listenersClosed = false;
-  /** Set once a successor master took over the listeners (USR2): they are released, not closed. */
-  handedOver = false;
 
   constructor(private readonly opts: MasterOptions) {
     this.log = opts.serverLog.logger;
     this.supervision = new Supervision(this.log);
-    this.current = { number: 1, config: opts.config, listeners: opts.listeners };
-    this.target = workerCount(opts.config.settings.workers);
     const roundRobin = opts.config.settings.balance === 'round-robin';
+    const fixed = opts.bindFixed ? 'socket activation' : roundRobin ? 'balance: round-robin' : null;
+    this.flow = new ReloadFlow({ number: 1, config: opts.config, listeners: opts.listeners }, this.log, opts.reloadConfig, fixed);
+    this.target = workerCount(opts.config.settings.workers);
     this.pool = new WorkerPool(
       {
         message: (worker, message) => this.enqueue({ type: 'worker-message', worker, message }),
@@ -94,6 +88,11 @@ export class Master {
       roundRobin,
     );
     if (roundRobin) this.balancer = new RoundRobinBalancer(opts.listeners, opts.config.settings.backlog, () => this.pool.ready());
+  }
+
+  /** The generation now serving. */
+  private get current(): Generation {
+    return this.flow.current;
   }
 
   /** The settings the master acts on: those of the generation now serving. */
@@ -121,7 +120,7 @@ export class Master {
   /** The watcher saw a TLS file change: every worker checks and swaps its certificate. */
   reloadTls(path: string): void {
     this.log.info({ path }, 'tls files changed; workers reload them');
-    for (const worker of this.pool.all()) if (worker.state !== 'exited') worker.send({ type: 'reload-tls' });
+    this.pool.broadcast({ type: 'reload-tls' });
   }
 
   private enqueue(event: MasterEvent): void {
@@ -152,15 +151,15 @@ export class Master {
         this.onReload(event.trigger);
         break;
       case 'rotate':
-        this.startRotation(event.next, event.remove, event.startedAt, event.target);
+        this.startRotation(event.next, event.remove, event.startedAt);
         break;
       case 'successor':
         if (!event.ready) {
-          this.successor = null;
+          this.succession.failed();
           this.log.error({ error: event.why }, 'upgrade failed: this master keeps serving');
         } else {
           this.log.info({ newMasterPid: event.pid }, 'upgrade: new master is serving; this one leaves');
-          this.handedOver = true;
+          this.succession.tookOver();
           this.stop('graceful');
         }
         break;
@@ -196,8 +195,7 @@ export class Master {
       case 'SIGUSR1':
         // logrotate's postrotate: every process reopens its own files.
         this.opts.serverLog.reopen();
-        for (const worker of this.pool.live()) worker.send({ type: 'reopen-logs' });
-        for (const worker of this.pool.all()) if (worker.state === 'retiring') worker.send({ type: 'reopen-logs' });
+        this.pool.broadcast({ type: 'reopen-logs' });
         this.log.info({ workers: this.pool.size }, 'log files reopened');
         break;
       default:
@@ -213,53 +211,24 @@ export class Master {
 
   private onReload(trigger: ReloadTrigger): void {
     if (this.state === 'stopping' || this.state === 'halted') return;
-    if (this.state !== 'running' || this.preparing) {
-      // Coalesced: one pending reload, run when this one ends (a HUP wins over a file event).
-      if (this.pendingReload?.source !== 'signal') this.pendingReload = trigger;
+    const step = this.flow.request(trigger, this.state === 'running');
+    if (step.kind === 'queued') {
       this.log.info({ trigger: trigger.source, path: trigger.path, state: this.state }, 'reload queued until the current one ends');
-      return;
-    }
-    const plan = reportPlan(this.log, planReload(this.current.config, this.opts.reloadConfig, trigger), trigger);
-    if (!plan) return;
-    // Settings that need a master restart keep their running values until it happens.
-    const config: LoadedConfig = {
-      ...plan.config,
-      settings: keepRunningValues(plan.config.settings, this.settings, plan.needRestart),
-    };
-    const target = workerCount(config.settings.workers);
-    if (!plan.rotate) {
-      this.scale(target);
-      if (logSettingsChanged(this.current.config, config)) this.applyLogSettings(config);
-      this.current = { ...this.current, config };
-      this.opts.onConfigApplied?.(config);
-      return;
-    }
-    const number = ++this.generations;
-    const startedAt = Date.now();
-    // New listeners are bound before the rotation (a bind failure fails the reload); under
-    // socket activation or round-robin the listeners stay as they are.
-    const fixed = this.opts.bindFixed || this.balancer !== null;
-    if (fixed && plan.changes.some((c) => c.name === 'bind')) {
-      this.log.warn(
-        { reason: this.opts.bindFixed ? 'socket activation' : 'balance: round-robin' },
-        'bind changed but the listeners are fixed; restart the server to change them',
+    } else if (step.kind === 'live') {
+      this.scale(workerCount(step.config.settings.workers));
+      if (logSettingsChanged(this.current.config, step.config)) this.applyLogSettings(step.config);
+      this.flow.current = { ...this.current, config: step.config };
+      this.opts.onConfigApplied?.(step.config);
+    } else if (step.kind === 'rotate') {
+      const { number, config, startedAt } = step;
+      step.listeners.then(
+        ({ listeners, remove }) => this.enqueue({ type: 'rotate', next: { number, config, listeners }, remove, startedAt }),
+        (err: Error) => {
+          this.log.error({ error: err.message }, 'reload failed: cannot open the new listeners; keeping the running config and workers');
+          this.runPendingReload();
+        },
       );
     }
-    const next = fixed
-      ? Promise.resolve({ listeners: this.current.listeners, remove: [] })
-      : nextListeners(this.current.listeners, config.settings.bind);
-    this.preparing = true;
-    next.then(
-      ({ listeners, remove }) => {
-        this.preparing = false;
-        this.enqueue({ type: 'rotate', next: { number, config, listeners }, remove, startedAt, target });
-      },
-      (err: Error) => {
-        this.preparing = false;
-        this.log.error({ error: err.message }, 'reload failed: cannot open the new listeners; keeping the running config and workers');
-        this.runPendingReload();
-      },
-    );
   }
 
   /** `log.*` changes apply live: the master's own log, and every worker's (no rotation needed). */
@@ -268,46 +237,44 @@ export class Master {
     this.opts.serverLog
       .configure(log, config.baseDir)
       .catch((err: unknown) => this.log.error({ err }, 'cannot apply the new log settings'));
-    for (const worker of this.pool.all()) if (worker.state !== 'exited') worker.send({ type: 'configure-log', log });
+    this.pool.broadcast({ type: 'configure-log', log });
   }
 
   /** USR2: start a new master on the same listeners; leave once it is ready (or serve on if it fails). */
   private upgrade(): void {
-    if (this.state !== 'running' || this.successor) {
+    if (this.state !== 'running' || this.succession.inProgress) {
       this.log.warn(
-        { state: this.state, upgrading: this.successor !== null },
+        { state: this.state, upgrading: this.succession.inProgress },
         'upgrade refused: wait until the running rotation or upgrade ends',
       );
       return;
     }
-    this.successor = spawnSuccessor(this.current.listeners, {
-      ready: (pid) => this.enqueue({ type: 'successor', pid, ready: true }),
+    const pid = this.succession.start(this.current.listeners, {
+      ready: (newPid) => this.enqueue({ type: 'successor', pid: newPid, ready: true }),
       failed: (why) => this.enqueue({ type: 'successor', pid: 0, ready: false, why }),
     });
-    this.log.info({ newMasterPid: this.successor.pid }, 'upgrade: new master starting');
+    this.log.info({ newMasterPid: pid }, 'upgrade: new master starting');
   }
 
-  private startRotation(next: Generation, remove: Listener[], startedAt: number, target: number): void {
+  private startRotation(next: Generation, remove: Listener[], startedAt: number): void {
+    this.flow.begin(next, remove, startedAt, this.target);
     if (this.state !== 'running') {
-      closeUnshared(next, this.current);
+      this.flow.abandon();
       return;
     }
     this.state = 'rotating';
-    this.rotation = { next, remove, startedAt, previousTarget: this.target };
-    this.scale(target);
+    // The new generation boots with the new worker count; nothing else of it applies yet.
+    this.scale(workerCount(next.config.settings.workers));
     this.log.info({ generation: next.number, workers: this.target }, 'rotation started');
   }
 
   private finishRotation(): void {
-    const rotation = this.rotation;
-    if (!rotation) return;
     const previous = this.current;
-    this.current = rotation.next;
-    this.rotation = null;
+    const rotation = this.flow.finish();
+    if (!rotation) return;
     this.state = 'running';
     if (logSettingsChanged(previous.config, rotation.next.config)) this.applyLogSettings(rotation.next.config);
     this.opts.onConfigApplied?.(rotation.next.config);
-    for (const listener of rotation.remove) listener.close();
     this.log.info(
       { generation: rotation.next.number, workers: this.target, durationMs: Date.now() - rotation.startedAt },
       'rotation finished',
@@ -317,13 +284,11 @@ export class Master {
 
   /** A new worker did not come up: stop the new generation, keep the old one serving as it was. */
   private abandonRotation(worker: WorkerHandle, why: string, stack: string | undefined): void {
-    const rotation = this.rotation;
+    const rotation = this.flow.abandon();
     if (!rotation) return;
-    this.rotation = null;
     this.state = 'running';
     this.scale(rotation.previousTarget);
     this.pool.abandon(this.target, rotation.next);
-    closeUnshared(rotation.next, this.current);
     this.log.error(
       { ...workerFields(worker), error: why, stack, durationMs: Date.now() - rotation.startedAt },
       'reload failed: a new worker did not start; the running workers keep serving',
@@ -332,8 +297,7 @@ export class Master {
   }
 
   private runPendingReload(): void {
-    const pending = this.pendingReload;
-    this.pendingReload = null;
+    const pending = this.flow.takePending();
     if (pending) this.enqueue({ type: 'reload', trigger: pending });
   }
 
@@ -346,7 +310,7 @@ export class Master {
         worker.lastHeartbeat = worker.readyAt;
         this.log.info({ ...workerFields(worker), interface: message.interface, bootMs: message.bootMs }, 'worker ready');
         this.balancer?.flush();
-        this.wakeAfter(this.settingsOf(worker).min_uptime * 1000);
+        this.wakeAfter(this.flow.settingsOf(worker).min_uptime * 1000);
         if (this.state === 'booting' && this.pool.ready().length >= this.target) {
           this.state = 'running';
           this.log.info({ workers: this.target, listeners: this.current.listeners.map((l) => l.bound) }, 'server ready');
@@ -382,7 +346,7 @@ export class Master {
       // Never fork-loop at start-up: the first generation failing means the app is broken.
       this.log.error(facts, 'worker exited before the server was ready');
       this.fail(this.supervision.startupFailure(code, exit));
-    } else if (this.rotation && worker.generation === this.rotation.next.number && !this.stayedUp(worker, now)) {
+    } else if (this.state === 'rotating' && this.flow.failedToStay(worker, now)) {
       // Not ready, or ready for less than min_uptime: the new code is not fit to replace the old.
       this.log.error(facts, worker.readyAt === 0 ? 'new worker exited before it was ready' : 'new worker exited within min_uptime');
       this.abandonRotation(worker, exit.why, exit.bootError?.stack);
@@ -404,21 +368,11 @@ export class Master {
     const now = Date.now();
     if (this.state === 'running') {
       this.pool.manageSteady(this.target, this.current, this.supervision.canSpawn(now), now);
-    } else if (this.state === 'rotating' && this.rotation) {
-      const surge = this.rotation.next.config.settings.max_surge || this.target;
-      if (this.pool.manageRotation(this.target, this.rotation.next, surge, 'reload', this.supervision.canSpawn(now), now))
-        this.finishRotation();
+    } else if (this.state === 'rotating' && this.flow.rotation) {
+      const { next } = this.flow.rotation;
+      const surge = next.config.settings.max_surge || this.target;
+      if (this.pool.manageRotation(this.target, next, surge, 'reload', this.supervision.canSpawn(now), now)) this.finishRotation();
     }
-  }
-
-  /** Ready and up for min_uptime: a worker that dies later is a crash, not a bad deploy. */
-  private stayedUp(worker: WorkerHandle, now: number): boolean {
-    return worker.readyAt !== 0 && now - worker.readyAt >= this.settingsOf(worker).min_uptime * 1000;
-  }
-
-  /** The settings a worker was started with: its generation's. */
-  private settingsOf(worker: WorkerHandle): Settings {
-    return worker.generation === this.rotation?.next.number ? this.rotation.next.config.settings : this.settings;
   }
 
   /** Looks again in `ms` (a worker will then have stayed up min_uptime), not only at the next tick. */
@@ -437,10 +391,8 @@ export class Master {
 
   private stop(mode: 'graceful' | 'quick'): void {
     if (this.state === 'stopping' && (mode === 'graceful' || this.stopMode === 'quick')) return;
-    if (this.rotation) closeUnshared(this.rotation.next, this.current);
-    this.rotation = null;
-    this.pendingReload = null;
-    if (this.successor && !this.handedOver) this.successor.kill('SIGTERM');
+    this.flow.clear();
+    this.succession.abort();
     this.state = 'stopping';
     this.stopMode = mode;
     this.log.info({ mode, workers: this.pool.size }, mode === 'graceful' ? 'stopping gracefully' : 'stopping now');
@@ -463,7 +415,7 @@ export class Master {
     // The balancer's servers listen on the descriptors: closing them closes the descriptors.
     this.balancer?.close();
     for (const listener of this.current.listeners) {
-      if (this.handedOver) listener.release();
+      if (this.succession.handedOver) listener.release();
       else if (this.balancer) listener.closedElsewhere();
       else listener.close();
     }

@@ -58,6 +58,25 @@ export async function nextListeners(current: Listener[], bind: readonly string[]
   return { listeners: bind.map((b) => all.find((l) => l.address === b) as Listener), remove };
 }
 
+/**
+ * The listeners a rotation to `bind` runs on: new ones are bound now, before the rotation (a bind
+ * failure fails the reload), removed ones closed after it. Under socket activation or round-robin
+ * (`fixed` says which) the listeners cannot change, and a changed `bind` says so.
+ */
+export function listenersForReload(
+  current: Listener[],
+  bind: readonly string[],
+  changes: readonly SettingChange[],
+  fixed: string | null,
+  log: Logger,
+): Promise<{ listeners: Listener[]; remove: Listener[] }> {
+  if (fixed === null) return nextListeners(current, bind);
+  if (changes.some((c) => c.name === 'bind')) {
+    log.warn({ reason: fixed }, 'bind changed but the listeners are fixed; restart the server to change them');
+  }
+  return Promise.resolve({ listeners: current, remove: [] });
+}
+
 /** Logs what a reload plan found; returns the plan when there is something to apply. */
 export function reportPlan(log: Logger, plan: ReloadPlan, trigger: ReloadTrigger): Extract<ReloadPlan, { kind: 'apply' }> | null {
   if (plan.kind === 'failed') {

@@ -39,6 +39,37 @@ export function spawnSuccessor(listeners: Listener[], events: SuccessorEvents): 
   return child;
 }
 
+/**
+ * The master's side of a USR2 upgrade: at most one successor at a time, and whether it has taken
+ * the listeners over (then they are only let go, never closed: they serve on in the successor).
+ */
+export class Succession {
+  private child: ChildProcess | null = null;
+  handedOver = false;
+
+  get inProgress(): boolean {
+    return this.child !== null;
+  }
+
+  start(listeners: Listener[], events: SuccessorEvents): number {
+    this.child = spawnSuccessor(listeners, events);
+    return this.child.pid ?? 0;
+  }
+
+  failed(): void {
+    this.child = null;
+  }
+
+  tookOver(): void {
+    this.handedOver = true;
+  }
+
+  /** The old master stops before its successor was ready: the successor goes too. */
+  abort(): void {
+    if (this.child && !this.handedOver) this.child.kill('SIGTERM');
+  }
+}
+
 /** In a successor: the listeners handed over, read once and removed from the environment. */
 export function takeInheritedFds(env: NodeJS.ProcessEnv = process.env): { fds: InheritedFds; predecessor: number | null } {
   const raw = env[INHERIT_ENV];

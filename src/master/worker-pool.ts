@@ -1,5 +1,6 @@
 import { randomInt } from 'node:crypto';
 import type { LoadedConfig } from '../config/load.js';
+import type { MasterMessage } from '../ipc/messages.js';
 import { stopTimings } from '../ipc/stop-timings.js';
 import type { Logger } from '../log/logger.js';
 import type { Listener } from './listeners.js';
@@ -50,6 +51,11 @@ export class WorkerPool {
 
   ready(): WorkerHandle[] {
     return this.all().filter((w) => w.state === 'ready');
+  }
+
+  /** To every worker still running, leaving ones included (they too have logs and certificates). */
+  broadcast(message: MasterMessage): void {
+    for (const worker of this.workers.values()) if (worker.state !== 'exited') worker.send(message);
   }
 
   remove(worker: WorkerHandle): void {
