@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -133,39 +133,6 @@ test('4 workers under load write one file: only whole lines, none lost', { timeo
   for (const line of lines) assert.match(line, whole);
 });
 
-test('logrotate: mv + USR1 puts every later line in the new files, none lost', { timeout: 60_000 }, async (t) => {
-  const server = await startServer(t, {
-    files: { 'server.yaml': serverYaml(APP, { workers: 2, log: { accesslog: 'access.log', errorlog: 'error.log' } }) },
-    waitReady: false,
-  });
-  const errorLog = (file = 'error.log') => (existsSync(join(server.dir, file)) ? readFileSync(join(server.dir, file), 'utf8') : '');
-  await until('the server to be ready', () => errorLog().includes('"server ready"'));
-  const ready = JSON.parse(
-    errorLog()
-      .split('\n')
-      .find((l) => l.includes('"server ready"')) ?? '{}',
-  ) as { listeners: string[] };
-  const url = `http://${ready.listeners[0]}`;
-  const before = await runLoad(`${url}/before`, { total: 300, concurrency: 4 });
-  assert.equal(before.ok, 300);
-  await until('300 lines', () => accessLines(server).length === 300);
-  renameSync(join(server.dir, 'access.log'), join(server.dir, 'access.log.1'));
-  renameSync(join(server.dir, 'error.log'), join(server.dir, 'error.log.1'));
-  process.kill(server.pid, 'SIGUSR1');
-  // The master and both workers say so in the new error log.
-  await until('every process to reopen', () => errorLog().split('log files reopened').length - 1 === 3);
-  const after = await runLoad(`${url}/after`, { total: 300, concurrency: 4 });
-  assert.equal(after.ok, 300);
-  await until('600 lines in all', () => accessLines(server, 'access.log.1').length + accessLines(server).length === 600);
-  assert.ok(
-    accessLines(server, 'access.log.1').every((l) => l.includes('/before')),
-    'no later line went to the old file... ',
-  );
-  assert.equal(accessLines(server).length, 300);
-  assert.ok(errorLog('error.log.1').includes('"server ready"'));
-  assert.ok(!errorLog().includes('"server ready"'), 'the new error log starts at the reopen');
-});
-
 test('capture_output: the app’s console.log and console.error go into the server log', { timeout: 30_000 }, async (t) => {
   const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 1, log: { capture_output: true } }) } });
   await (await fetch(`${server.url()}/console?n=7`)).text();
@@ -177,22 +144,4 @@ test('capture_output: the app’s console.log and console.error go into the serv
   // The worker's own log lines are not wrapped as app output.
   assert.ok(server.findLog('worker ready', { component: 'worker' }));
   assert.equal(server.logs.filter((l) => l.msg === 'app output' && String(l.output).startsWith('{')).length, 0);
-});
-
-test('an access log that cannot be written is reported, and the worker serves on', { timeout: 30_000 }, async (t) => {
-  if (!existsSync('/dev/full')) {
-    t.skip('no /dev/full on this system');
-    return;
-  }
-  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 1, log: { accesslog: '/dev/full' } }) } });
-  const result = await runLoad(`${server.url()}/`, { total: 200, concurrency: 4 });
-  assert.equal(result.ok, 200);
-  const failed = await server.waitForLog('access log write failed; lines are dropped until the log is reopened (USR1)');
-  assert.match(JSON.stringify(failed.err), /ENOSPC/);
-  assert.equal(server.countLogs('worker died'), 0);
-  assert.equal(
-    server.countLogs('access log write failed; lines are dropped until the log is reopened (USR1)'),
-    1,
-    'reported once, not per line',
-  );
 });
