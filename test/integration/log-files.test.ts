@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -141,6 +142,81 @@ test('an unwritable access log (/dev/full) is reported with its counts and recov
   assert.equal(after.ok, 5);
   await until('5 lines in the new file', () => lines(accessLog).length === 5);
   assert.equal(server.countLogs(FAILED), 1);
+});
+
+/** GET over a unix socket (fetch cannot): the body. */
+function unixGet(socketPath: string, path: string): Promise<string> {
+  return new Promise((resolvePromise, reject) => {
+    const req = request({ socketPath, path, timeout: 5000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (d: string) => {
+        body += d;
+      });
+      res.on('end', () => resolvePromise(body));
+    });
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+test('a server log that cannot be written is said once per process on stderr, and counted at the reopen', {
+  timeout: 30_000,
+}, async (t) => {
+  if (!existsSync('/dev/full')) {
+    t.skip('no /dev/full on this system');
+    return;
+  }
+  const dir = tempDir(t, { 'logs/.keep': '' });
+  // The "server ready" line is lost with the rest: a known socket path tells where to connect.
+  const socket = join(dir, 'http.sock');
+  writeFileSync(join(dir, 'server.yaml'), serverYaml(APP, { bind: `unix:${socket}`, workers: 1, log: { errorlog: 'logs/error.log' } }));
+  const errorLog = join(dir, 'logs', 'error.log');
+  symlinkSync('/dev/full', errorLog);
+  const server = await startServer(t, { cwd: dir, waitReady: false });
+  const said = () => server.logs.filter((l) => l.msg === 'server log write failed; lines are dropped until it is reopened (USR1)');
+  await server.waitFor('the master and the worker to say so', () => new Set(said().map((l) => l.component)).size === 2);
+  assert.ok(said().every((l) => l.code === 'ENOSPC'));
+  await until('the socket', () => existsSync(socket));
+  // Handler errors are logged (and lost) per request; each process still said it once.
+  for (let i = 0; i < 5; i++) assert.match(await unixGet(socket, '/throw'), /Internal Server Error/);
+  assert.equal(await unixGet(socket, '/hello'), 'hello\n');
+  assert.equal(said().length, 2);
+
+  unlinkSync(errorLog);
+  process.kill(server.pid, 'SIGUSR1');
+  // Whichever comes first, the signal or the check of the path, reports the counts in the new file.
+  const counted = () => logLines(errorLog).filter((l) => typeof l.dropped === 'number');
+  await until('both counts in the new error.log', () => new Set(counted().map((l) => l.component)).size === 2);
+  for (const line of counted()) assert.ok((line.dropped as number) >= 1 && (line.errors as number) >= 1, JSON.stringify(line));
+  const worker = counted().find((l) => l.component === 'worker');
+  assert.ok((worker?.dropped as number) >= 5, 'the handler errors were counted');
+});
+
+test('a removed access log and server log are noticed and written again at the path', { timeout: 30_000 }, async (t) => {
+  const { server, url } = await startWithErrorLog(t, { workers: 1, log: { accesslog: 'access.log', errorlog: 'error.log' } });
+  const accessLog = join(server.dir, 'access.log');
+  const errorLog = join(server.dir, 'error.log');
+  assert.equal((await runLoad(`${url}/before`, { total: 3, concurrency: 1 })).ok, 3);
+  await until('3 lines', () => lines(accessLog).length === 3);
+  unlinkSync(accessLog);
+  unlinkSync(errorLog);
+  // Lines written before the check notices go to the unlinked file: send until one arrives.
+  for (let i = 0; !read(accessLog).includes('/after'); i++) {
+    if (i > 100) assert.fail('no line at the path within 10 s');
+    assert.equal((await runLoad(`${url}/after`, { total: 1, concurrency: 1 })).ok, 1);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await until('both reports in the new error.log', () => {
+    const msgs = logLines(errorLog).map((l) => `${l.component}:${l.msg}:${l.reason}`);
+    // Whichever process notices first makes the new file: to the other, the file was replaced.
+    const server = (who: string) =>
+      ['removed', 'replaced'].some((r) => msgs.includes(`${who}:server log file removed or replaced; reopened:${r}`));
+    return msgs.includes('worker:access log file removed or replaced; reopened:removed') && server('master') && server('worker');
+  }).catch((err: Error) => {
+    throw new Error(`${err.message}\n${read(errorLog)}`);
+  });
+  assert.ok(lines(accessLog).every((l) => l.includes('/after')));
 });
 
 test('logrotate under traffic: mv + USR1 while requests run, no line lost', { timeout: 60_000 }, async (t) => {

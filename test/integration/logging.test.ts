@@ -145,3 +145,22 @@ test('capture_output: the app’s console.log and console.error go into the serv
   assert.ok(server.findLog('worker ready', { component: 'worker' }));
   assert.equal(server.logs.filter((l) => l.msg === 'app output' && String(l.output).startsWith('{')).length, 0);
 });
+test('log.format text: one readable line per record, an error and its stack on it too', { timeout: 30_000 }, async (t) => {
+  const server = await startServer(t, {
+    files: { 'server.yaml': serverYaml(APP, { workers: 1, log: { format: 'text' } }) },
+    env: { TSICORN_LOG_FORMAT: 'text' },
+    waitReady: false,
+  });
+  const ready = await server.waitFor('server ready', () => server.stderrText.find((l) => l.includes(': server ready ')));
+  const listeners = (JSON.parse(ready.slice(ready.indexOf('{'))) as { listeners: string[] }).listeners;
+  const res = await fetch(`http://${listeners[0]}/throw`);
+  assert.equal(res.status, 500);
+  await res.text();
+  const failed = await server.waitFor('the error line', () => server.stderrText.find((l) => l.includes(': request handler failed ')));
+  assert.match(failed, /"err":\{"type":"Error","message":"sync throw in handler","stack":"Error: sync throw in handler\\n {4}at /);
+  assert.equal(server.logs.length, 0, 'no JSON lines');
+  // Every line is one record: time, level, pid, message, then its fields as JSON.
+  const record =
+    /^\[\d{2}:\d{2}:\d{2}\.\d{3}\] (TRACE|DEBUG|INFO|WARN|ERROR|FATAL) \(\d+\): [a-z][^{]* \{.*"component":"(master|worker)".*\}$/;
+  for (const line of server.stderrText) assert.match(line, record);
+});
