@@ -74,6 +74,21 @@ test('4 workers to a stdout pipe: 6 KB URLs give whole JSON lines within PIPE_BU
   }
 });
 
+test('capture_output with accesslog -: access lines go to the real stdout, not into the server log', { timeout: 30_000 }, async (t) => {
+  const server = await startServer(t, {
+    files: {
+      'server.yaml': serverYaml(APP, { workers: 1, log: { capture_output: true, accesslog: '-', access_format: '%(m)s %(U)s %(s)s' } }),
+    },
+  });
+  await (await fetch(`${server.url()}/console?n=1`)).text();
+  await (await fetch(`${server.url()}/hello`)).text();
+  await server.waitFor('two access lines on stdout', () => server.stdout.join('').split('\n').filter(Boolean).length >= 2);
+  assert.deepEqual(server.stdout.join('').split('\n').filter(Boolean), ['GET /console 200', 'GET /hello 200']);
+  // The app's own output is still captured.
+  assert.equal((await server.waitForLog('app output', { stream: 'stdout' })).output, 'app says hello on stdout 1');
+  assert.equal(server.logs.filter((l) => l.msg === 'app output' && String(l.output).startsWith('GET ')).length, 0);
+});
+
 test('a full disk: only whole lines, every lost one counted, the log back at USR1', { timeout: 60_000 }, async (t) => {
   if (process.getuid?.() !== 0) {
     t.skip('mounting a small tmpfs needs root');
