@@ -1,8 +1,5 @@
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { runLoad } from '../helpers/load.js';
@@ -16,62 +13,6 @@ function accessLines(server: RunningServer, file = 'access.log'): string[] {
   if (!existsSync(path)) return [];
   return readFileSync(path, 'utf8').split('\n').filter(Boolean);
 }
-
-/** Sends raw bytes and reads the whole answer (the connection is closed by the request). */
-async function raw(url: string, bytes: Buffer | string): Promise<string> {
-  const { hostname, port } = new URL(url);
-  const socket = connect(Number(port), hostname);
-  let answer = '';
-  socket.on('data', (d) => {
-    answer += d.toString('latin1');
-  });
-  socket.write(bytes);
-  await once(socket, 'close');
-  return answer;
-}
-
-test('combined: exact lines for ordinary and odd requests', { timeout: 30_000 }, async (t) => {
-  const server = await startServer(t, {
-    files: { 'server.yaml': serverYaml(APP, { workers: 1, log: { accesslog: 'access.log', access_format: 'combined' } }) },
-  });
-  const base = server.url();
-  await (await fetch(`${base}/plain?x=1`, { headers: { referer: 'https://ref.example/', 'user-agent': 'tester/1.0' } })).text();
-  await (await fetch(`${base}/plain`, { method: 'HEAD' })).text();
-  await (await fetch(`${base}/download?chunks=3`)).arrayBuffer();
-  await (await fetch(`${base}/early-hints`)).text();
-  // A non-ASCII path (clients percent-encode it; Node refuses raw bytes there), and quotes, a
-  // tab, a backslash and raw UTF-8 in a header: escaped, never written raw.
-  await raw(
-    base,
-    Buffer.concat([
-      Buffer.from('GET /caf%C3%A9 HTTP/1.1\r\nHost: x\r\nUser-Agent: a "b"\tc\\d '),
-      Buffer.from('é', 'utf8'),
-      Buffer.from('\r\nConnection: close\r\n\r\n'),
-    ]),
-  );
-  // A client that gives up before the answer: nginx's 499.
-  const aborted = request(`${base}/slow?ms=1500`);
-  aborted.on('error', () => {});
-  aborted.end();
-  await new Promise((r) => setTimeout(r, 200));
-  aborted.destroy();
-  await until('six access lines', () => accessLines(server).length >= 6).catch((err: Error) => {
-    throw new Error(`${err.message}\n${accessLines(server).join('\n')}`);
-  });
-  const lines = accessLines(server);
-  const prefix = `^127\\.0\\.0\\.1 - - ${CLF_TIME} `;
-  const expected = [
-    `"GET /plain\\?x=1 HTTP/1\\.1" 200 \\d+ "https://ref\\.example/" "tester/1\\.0"$`,
-    `"HEAD /plain HTTP/1\\.1" 200 - "-" "[^"]*"$`,
-    `"GET /download\\?chunks=3 HTTP/1\\.1" 200 196608 "-" "[^"]*"$`,
-    `"GET /early-hints HTTP/1\\.1" 200 6 "-" "[^"]*"$`,
-    `"GET /caf%C3%A9 HTTP/1\\.1" 200 \\d+ "-" "a \\\\"b\\\\"\\\\x09c\\\\\\\\d \\\\xc3\\\\xa9"$`,
-    `"GET /slow\\?ms=1500 HTTP/1\\.1" 499 - "-" "-"$`,
-  ];
-  for (const [i, tail] of expected.entries()) assert.match(lines[i] ?? '', new RegExp(prefix + tail), `line ${i + 1}`);
-  // The server log is JSON, line by line.
-  for (const line of server.stderrText) assert.doesNotThrow(() => JSON.parse(line), line);
-});
 
 test('json access log, request ids honoured or made, a Gunicorn format string', { timeout: 30_000 }, async (t) => {
   const server = await startServer(t, {
