@@ -6,6 +6,8 @@ import { runLoad } from '../helpers/load.js';
 import { ROOT, type RunningServer, serverYaml, startServer, until } from '../helpers/server.js';
 
 const APP = join(ROOT, 'test', 'fixtures', 'serve', 'node-app.cjs');
+const FETCH_APP = join(ROOT, 'test', 'fixtures', 'serve', 'log-fetch-app.mjs');
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const CLF_TIME = /\[\d{2}\/\w{3}\/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}\]/.source;
 
 function accessLines(server: RunningServer, file = 'access.log'): string[] {
@@ -21,7 +23,7 @@ test('json access log, request ids honoured or made, a Gunicorn format string', 
   const given = await (await fetch(`${server.url()}/request-id`, { headers: { 'x-request-id': 'abc-123' } })).text();
   assert.equal(given, 'abc-123');
   const made = await (await fetch(`${server.url()}/request-id`)).text();
-  assert.match(made, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+  assert.match(made, UUID);
   await until('two lines', () => accessLines(server).length >= 2);
   const [first, second] = accessLines(server).map((l) => JSON.parse(l) as Record<string, unknown>);
   assert.deepEqual(Object.keys(first ?? {}), [
@@ -86,6 +88,37 @@ test('capture_output: the app’s console.log and console.error go into the serv
   assert.ok(server.findLog('worker ready', { component: 'worker' }));
   assert.equal(server.logs.filter((l) => l.msg === 'app output' && String(l.output).startsWith('{')).length, 0);
 });
+
+test('log.request_id_header: the named header is the id, given or made; a fetch handler sees it both ways', {
+  timeout: 30_000,
+}, async (t) => {
+  const server = await startServer(t, {
+    files: {
+      'server.yaml': serverYaml(FETCH_APP, {
+        workers: 1,
+        log: { accesslog: 'access.log', access_format: 'json', request_id_header: 'X-Trace-Id' },
+      }),
+    },
+  });
+  const ask = async (headers: Record<string, string>, header = 'x-trace-id') =>
+    (await (await fetch(`${server.url()}/?header=${header}`, { headers })).json()) as { get: string | null; listed: string[] };
+  const given = await ask({ 'x-trace-id': 'trace-7', 'x-request-id': 'not-this-one' });
+  assert.deepEqual(given, { get: 'trace-7', listed: ['trace-7'] });
+  const made = await ask({});
+  assert.match(String(made.get), UUID);
+  assert.deepEqual(made.listed, [made.get], 'the made id is in the headers a handler iterates');
+  // An unusable id (a space, too long) is replaced, everywhere the handler looks.
+  const replaced = await ask({ 'x-trace-id': 'a b' });
+  assert.match(String(replaced.get), UUID);
+  assert.deepEqual(replaced.listed, [replaced.get]);
+  // X-Request-Id is now an ordinary header: passed through, not the id.
+  assert.deepEqual(await ask({ 'x-request-id': 'plain' }, 'x-request-id'), { get: 'plain', listed: ['plain'] });
+  await until('four lines', () => accessLines(server).length >= 4);
+  const ids = accessLines(server).map((l) => (JSON.parse(l) as { request_id: string }).request_id);
+  assert.deepEqual(ids.slice(0, 3), ['trace-7', made.get, replaced.get]);
+  assert.match(ids[3] ?? '', UUID);
+});
+
 test('log.format text: one readable line per record, an error and its stack on it too', { timeout: 30_000 }, async (t) => {
   const server = await startServer(t, {
     files: { 'server.yaml': serverYaml(APP, { workers: 1, log: { format: 'text' } }) },
