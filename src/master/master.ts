@@ -334,7 +334,7 @@ export class Master {
         this.balancer?.flush();
         if (this.state === 'booting' && this.pool.ready().length >= this.target) {
           this.state = 'running';
-          this.log.info({ workers: this.target, listeners: this.current.listeners.map((l) => l.bound), pid: process.pid }, 'server ready');
+          this.log.info({ workers: this.target, listeners: this.current.listeners.map((l) => l.bound) }, 'server ready');
           this.opts.onReady?.();
         }
         break;

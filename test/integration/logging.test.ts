@@ -138,3 +138,31 @@ test('log.format text: one readable line per record, an error and its stack on i
     /^\[\d{2}:\d{2}:\d{2}\.\d{3}\] (TRACE|DEBUG|INFO|WARN|ERROR|FATAL) \(\d+\): [a-z][^{]* \{.*"component":"(master|worker)".*\}$/;
   for (const line of server.stderrText) assert.match(line, record);
 });
+
+test('every server log line carries pid and component once; worker lines their worker and generation', { timeout: 60_000 }, async (t) => {
+  const server = await startServer(t, {
+    files: { 'server.yaml': serverYaml(APP, { workers: 2, log: { capture_output: true } }) },
+  });
+  await (await fetch(`${server.url()}/console?n=1`)).text();
+  process.kill(server.pid, 'SIGHUP');
+  await server.waitForLog('rotation finished');
+  await (await fetch(`${server.url()}/console?n=2`)).text();
+  await server.waitForLog('app output', { output: 'app says hello on stdout 2' });
+  process.kill(server.pid, 'SIGTERM');
+  await server.waitForExit();
+  assert.ok(server.stderrText.length > 20);
+  const generations = new Set<unknown>();
+  for (const line of server.stderrText) {
+    const record = JSON.parse(line) as Record<string, unknown>;
+    assert.equal(line.split('"pid":').length - 1, 1, `pid once: ${line}`);
+    assert.equal(typeof record.pid, 'number', line);
+    assert.ok(record.component === 'master' || record.component === 'worker', line);
+    if (record.component === 'worker') {
+      assert.equal(typeof record.worker, 'number', line);
+      assert.equal(typeof record.generation, 'number', line);
+      generations.add(record.generation);
+    }
+  }
+  assert.deepEqual([...generations].sort(), [1, 2], 'lines from both generations');
+  assert.equal(server.findLog('server ready')?.pid, server.pid);
+});
