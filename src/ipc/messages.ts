@@ -28,6 +28,8 @@ export type MasterMessage =
       maxRequests: number;
       /** Where the server log's `-` writes: 2, or the master's stderr when this worker's is captured. */
       logFd: number;
+      /** Where the access log's `-` writes: 1, or the master's stdout when this worker's is captured. */
+      accessFd: number;
     }
   /** USR1 (logrotate): reopen the server and access log files. */
   | { type: 'reopen-logs' }

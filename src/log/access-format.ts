@@ -1,9 +1,25 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
+import { cutJson, cutLine, cutText, jsonSize, MARK, shareBudget, textSize } from './line-fit.js';
+
+/** What the formatter reads of a request: an IncomingMessage, or what is known of one Node's parser refused. */
+export interface RequestView {
+  method?: string | undefined;
+  url?: string | undefined;
+  httpVersion?: string | undefined;
+  headers: IncomingHttpHeaders;
+}
+
+/** What the formatter reads of a response (`%({header}o)s`). */
+export interface ResponseView {
+  getHeader(name: string): number | string | string[] | undefined;
+  /** The head as sent (Node's ServerResponse keeps it): headers given to writeHead() are only there. */
+  _header?: string | null;
+}
 
 /** What one access log line is made from; the formatter reads the rest from req and res. */
 export interface AccessRecord {
-  req: IncomingMessage;
-  res: ServerResponse;
+  req: RequestView;
+  res: ResponseView;
   /** When the request arrived (ms since the epoch). */
   startMs: number;
   /** Request duration in microseconds. */
@@ -13,10 +29,17 @@ export interface AccessRecord {
   /** Status as logged: the response's, or 499 when the client went away before it was sent. */
   status: number;
   remoteAddr: string;
-  requestId: string;
+  /** null for a request refused before it had one (a parse error). */
+  requestId: string | null;
+  /** A refused request line that does not split into method, target and version: as received. */
+  requestLine?: string;
 }
 
-export type AccessFormatter = (record: AccessRecord) => string;
+/**
+ * Formats one line (no newline). With `maxBytes` (a pipe: PIPE_BUF less the newline), the
+ * fields the client or app supplied are shortened so that the line fits (line-fit.ts).
+ */
+export type AccessFormatter = (record: AccessRecord, maxBytes?: number) => string;
 
 export class AccessFormatError extends Error {}
 
@@ -65,57 +88,83 @@ export function escapeLogText(value: string): string {
   return out;
 }
 
-/** Node gives the URL as latin1 (one char per byte); JSON wants the UTF-8 the client meant. */
+/** Node gives the URL and header values as latin1 (one char per byte); JSON wants the UTF-8 the client meant. */
 function utf8(value: string): string {
   for (let i = 0; i < value.length; i++) if (value.charCodeAt(i) > 0x7f) return Buffer.from(value, 'latin1').toString('utf8');
   return value;
 }
 
-function header(req: IncomingMessage | ServerResponse, name: string): string | undefined {
-  const value = 'getHeader' in req ? req.getHeader(name) : req.headers[name];
-  if (value === undefined) return undefined;
-  return Array.isArray(value) ? value.join(', ') : String(value);
+const join = (value: number | string | string[] | undefined) =>
+  value === undefined ? undefined : Array.isArray(value) ? value.join(', ') : String(value);
+/** A header's value, or undefined when absent or empty (written `-`). */
+const reqHeader = (req: RequestView, name: string) => join(req.headers[name]) || undefined;
+const resHeader = (res: ResponseView, name: string) =>
+  join(res.getHeader(name)) || (typeof res._header === 'string' ? sentHeader(res._header, name) : undefined);
+
+/** A header from the head as sent: writeHead(status, {…}) with nothing set before skips getHeader() (Node's fast path). */
+function sentHeader(head: string, name: string): string | undefined {
+  const values: string[] = [];
+  for (const line of head.split('\r\n')) {
+    const colon = line.indexOf(':');
+    if (colon > 0 && line.length > name.length && line.slice(0, colon).toLowerCase() === name) values.push(line.slice(colon + 1).trim());
+  }
+  return values.join(', ') || undefined;
 }
 
-const dash = (v: string | undefined) => (v === undefined || v === '' ? '-' : escapeLogText(v));
 const splitUrl = (url = '') => {
   const q = url.indexOf('?');
   return q < 0 ? { path: url, query: '' } : { path: url.slice(0, q), query: url.slice(q + 1) };
 };
-const protocol = (req: IncomingMessage) => `HTTP/${req.httpVersion}`;
+const protocol = (req: RequestView) => (req.httpVersion ? `HTTP/${req.httpVersion}` : '-');
+/** The URL, when the request line was understood. */
+const knownUrl = (r: AccessRecord) => (r.requestLine === undefined && r.req.method !== undefined ? (r.req.url ?? '') : undefined);
 
-/** The user of HTTP Basic auth, as Gunicorn's %(u)s; `-` otherwise. */
-function basicUser(req: IncomingMessage): string {
+/** The user of HTTP Basic auth, as Gunicorn's %(u)s; undefined (`-`) otherwise. */
+function basicUser(req: RequestView): string | undefined {
   const auth = req.headers.authorization;
-  if (!auth || !/^basic /i.test(auth)) return '-';
+  if (!auth || !/^basic /i.test(auth)) return undefined;
   const decoded = Buffer.from(auth.slice(6), 'base64').toString('latin1');
   const colon = decoded.indexOf(':');
-  return dash(colon < 0 ? decoded : decoded.slice(0, colon));
+  return (colon < 0 ? decoded : decoded.slice(0, colon)) || undefined;
 }
 
-type Part = (r: AccessRecord) => string;
+type Fixed = (r: AccessRecord) => string;
+/** A value the client or app supplied, raw (latin1); undefined is written `-`. Escaped, and shortened to fit a pipe. */
+type Supplied = (r: AccessRecord) => string | undefined;
+type Part = { fixed: Fixed } | { supplied: Supplied };
+
+const fixed = (fn: Fixed): Part => ({ fixed: fn });
+const supplied = (fn: Supplied): Part => ({ supplied: fn });
+const literal = (text: string): Part => fixed(() => text);
+
+/** `%(r)s` is three parts: only the target is shortened; a refused, unsplittable line is one supplied value. */
+const requestLine: Part[] = [
+  fixed((r) => (knownUrl(r) === undefined ? '' : `${escapeLogText(r.req.method ?? '-')} `)),
+  supplied((r) => r.requestLine ?? knownUrl(r)),
+  fixed((r) => (knownUrl(r) === undefined ? '' : ` ${protocol(r.req)}`)),
+];
 
 /** Gunicorn's access log atoms, with their meaning in Gunicorn's docs. */
-const ATOMS: Record<string, Part> = {
-  h: (r) => r.remoteAddr,
-  l: () => '-',
-  u: (r) => basicUser(r.req),
-  t: (r) => clfTime(r.startMs),
-  r: (r) => `${escapeLogText(r.req.method ?? '-')} ${escapeLogText(r.req.url ?? '')} ${protocol(r.req)}`,
-  m: (r) => escapeLogText(r.req.method ?? '-'),
-  U: (r) => escapeLogText(splitUrl(r.req.url).path),
-  q: (r) => escapeLogText(splitUrl(r.req.url).query),
-  H: (r) => protocol(r.req),
-  s: (r) => String(r.status),
-  B: (r) => String(r.bytes),
-  b: (r) => (r.bytes > 0 ? String(r.bytes) : '-'),
-  f: (r) => dash(header(r.req, 'referer')),
-  a: (r) => dash(header(r.req, 'user-agent')),
-  T: (r) => String(Math.floor(r.durationUs / 1e6)),
-  D: (r) => String(Math.round(r.durationUs)),
-  M: (r) => String(Math.round(r.durationUs / 1000)),
-  L: (r) => (r.durationUs / 1e6).toFixed(6),
-  p: () => `<${process.pid}>`,
+const ATOMS: Record<string, Part[]> = {
+  h: [fixed((r) => r.remoteAddr)],
+  l: [literal('-')],
+  u: [supplied((r) => basicUser(r.req))],
+  t: [fixed((r) => clfTime(r.startMs))],
+  r: requestLine,
+  m: [fixed((r) => escapeLogText(r.req.method ?? '-'))],
+  U: [supplied((r) => (knownUrl(r) === undefined ? undefined : splitUrl(knownUrl(r)).path))],
+  q: [supplied((r) => (knownUrl(r) === undefined ? undefined : splitUrl(knownUrl(r)).query))],
+  H: [fixed((r) => protocol(r.req))],
+  s: [fixed((r) => String(r.status))],
+  B: [fixed((r) => String(r.bytes))],
+  b: [fixed((r) => (r.bytes > 0 ? String(r.bytes) : '-'))],
+  f: [supplied((r) => reqHeader(r.req, 'referer'))],
+  a: [supplied((r) => reqHeader(r.req, 'user-agent'))],
+  T: [fixed((r) => String(Math.floor(r.durationUs / 1e6)))],
+  D: [fixed((r) => String(Math.round(r.durationUs)))],
+  M: [fixed((r) => String(Math.round(r.durationUs / 1000)))],
+  L: [fixed((r) => (r.durationUs / 1e6).toFixed(6))],
+  p: [literal(`<${process.pid}>`)],
 };
 
 const PRESETS: Record<string, string> = {
@@ -123,69 +172,139 @@ const PRESETS: Record<string, string> = {
   combined: '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"',
 };
 
-function jsonFormatter(r: AccessRecord): string {
-  const { path, query } = splitUrl(r.req.url);
-  return JSON.stringify({
+/** The text a part writes: supplied values escaped, a missing one `-`. */
+function render(part: Part): Fixed {
+  if ('fixed' in part) return part.fixed;
+  const get = part.supplied;
+  return (r) => {
+    const value = get(r);
+    return value === undefined ? '-' : escapeLogText(value);
+  };
+}
+
+/** A text line over `limit` bytes: the supplied values share what the fixed parts leave. */
+function fitText(parts: readonly Part[], r: AccessRecord, limit: number): string {
+  const pieces: string[] = [];
+  const values: { at: number; raw: string; size: number }[] = [];
+  let used = 0;
+  for (const part of parts) {
+    const raw = 'fixed' in part ? undefined : part.supplied(r);
+    if (raw === undefined) {
+      const text = 'fixed' in part ? part.fixed(r) : '-';
+      pieces.push(text);
+      used += Buffer.byteLength(text);
+    } else {
+      values.push({ at: pieces.length, raw, size: textSize(raw) });
+      pieces.push('');
+    }
+  }
+  const caps = shareBudget(
+    values.map((v) => v.size),
+    limit - used,
+  );
+  for (const [i, { at, raw, size }] of values.entries()) {
+    const cap = caps[i] ?? 0;
+    pieces[at] = size <= cap ? escapeLogText(raw) : escapeLogText(cutText(raw, cap)) + MARK;
+  }
+  const line = pieces.join('');
+  return Buffer.byteLength(line) <= limit ? line : cutLine(line, limit);
+}
+
+/** Fits when even 3 bytes a UTF-16 unit (the most UTF-8 takes) is within the limit, or when measured. */
+const fits = (line: string, limit: number) => line.length * 3 <= limit || Buffer.byteLength(line) <= limit;
+
+/** The JSON fields the client supplied: what is shortened to fit a pipe. */
+const JSON_SUPPLIED = ['path', 'query', 'referer', 'user_agent', 'request'] as const;
+const TRUNCATED = ',"truncated":true';
+
+function jsonRecord(r: AccessRecord): Record<string, string | number | boolean | null> {
+  const url = knownUrl(r);
+  const { path, query } = splitUrl(url);
+  const referer = reqHeader(r.req, 'referer');
+  const agent = reqHeader(r.req, 'user-agent');
+  const fields: Record<string, string | number | boolean | null> = {
     time: new Date(r.startMs).toISOString(),
     remote_addr: r.remoteAddr,
-    method: r.req.method,
-    path: utf8(path),
-    query: utf8(query),
-    protocol: protocol(r.req),
+    method: r.req.method ?? null,
+    path: url === undefined ? null : utf8(path),
+    query: url === undefined ? null : utf8(query),
+    protocol: r.req.httpVersion ? protocol(r.req) : null,
     status: r.status,
     bytes: r.bytes,
     duration_ms: Math.round(r.durationUs) / 1000,
-    referer: header(r.req, 'referer') ?? null,
-    user_agent: header(r.req, 'user-agent') ?? null,
+    referer: referer === undefined ? null : utf8(referer),
+    user_agent: agent === undefined ? null : utf8(agent),
     request_id: r.requestId,
-  });
+  };
+  if (r.requestLine !== undefined) fields.request = utf8(r.requestLine);
+  return fields;
 }
+
+function jsonFormatter(r: AccessRecord, maxBytes = Number.POSITIVE_INFINITY): string {
+  const fields = jsonRecord(r);
+  const line = JSON.stringify(fields);
+  if (fits(line, maxBytes)) return line;
+  // Shortened: the supplied strings share what the rest leaves, and `truncated: true` says so.
+  const keys = JSON_SUPPLIED.filter((k) => typeof fields[k] === 'string');
+  const sizes = keys.map((k) => jsonSize(fields[k] as string));
+  const rest = Buffer.byteLength(line) - sizes.reduce((a, b) => a + b, 0) + TRUNCATED.length;
+  const caps = shareBudget(sizes, maxBytes - rest);
+  for (const [i, key] of keys.entries()) {
+    const cap = caps[i] ?? 0;
+    if ((sizes[i] ?? 0) > cap) fields[key] = cutJson(fields[key] as string, cap) + MARK;
+  }
+  fields.truncated = true;
+  const fitted = JSON.stringify(fields);
+  if (Buffer.byteLength(fitted) <= maxBytes) return fitted;
+  for (const key of keys) fields[key] = MARK;
+  return JSON.stringify(fields);
+}
+
+const malformed = (text: string) =>
+  new AccessFormatError(`malformed atom near ${JSON.stringify(text.slice(text.indexOf('%(')))}; atoms look like %(h)s or %({header}i)s`);
 
 /**
  * Compiles `log.access_format` once into a function: `combined`, `common`, `json`, or a string
- * of Gunicorn atoms (`%(h)s`, `%({x-forwarded-for}i)s`, `%({content-type}o)s`, `%({HOME}e)s`).
- * Throws AccessFormatError naming the first unknown atom.
+ * of Gunicorn atoms (`%(h)s`, `%({x-forwarded-for}i)s`, `%({content-type}o)s`, `%({HOME}e)s`,
+ * `%%` for a `%`). Throws AccessFormatError naming the first unknown atom.
  */
 export function compileAccessFormat(format: string): AccessFormatter {
   if (format === 'json') return jsonFormatter;
   const text = PRESETS[format] ?? format;
   const parts: Part[] = [];
-  const atom = /%\((\{([^}]*)\}([ieo])|[A-Za-z])\)s/g;
+  const token = /%%|%\((\{([^}]*)\}([ieo])|[A-Za-z])\)s/g;
   let last = 0;
-  for (let m = atom.exec(text); m; m = atom.exec(text)) {
-    const literal = text.slice(last, m.index);
-    if (literal.includes('%('))
-      throw new AccessFormatError(
-        `malformed atom near ${JSON.stringify(literal.slice(literal.indexOf('%(')))}; atoms look like %(h)s or %({header}i)s`,
-      );
-    if (literal) parts.push(() => literal);
-    last = atom.lastIndex;
-    const [, whole = '', name, kind] = m;
-    if (name !== undefined && kind) {
+  for (let m = token.exec(text); m; m = token.exec(text)) {
+    const before = text.slice(last, m.index);
+    if (before.includes('%(')) throw malformed(before);
+    if (before) parts.push(literal(before));
+    last = token.lastIndex;
+    const [whole, atom = '', name, kind] = m;
+    if (whole === '%%') parts.push(literal('%'));
+    else if (name !== undefined && kind) {
       const key = name.toLowerCase();
-      if (kind === 'i') parts.push((r) => dash(header(r.req, key)));
-      else if (kind === 'o') parts.push((r) => dash(header(r.res, key)));
+      if (kind === 'i') parts.push(supplied((r) => reqHeader(r.req, key)));
+      else if (kind === 'o') parts.push(supplied((r) => resHeader(r.res, key)));
       else {
         // Environment atoms are fixed for the life of the worker: read once.
-        const value = dash(process.env[name]);
-        parts.push(() => value);
+        const value = process.env[name] ? escapeLogText(process.env[name]) : '-';
+        parts.push(literal(value));
       }
-      continue;
+    } else {
+      const atomParts = ATOMS[atom];
+      if (!atomParts)
+        throw new AccessFormatError(`unknown atom %(${atom})s; known: ${Object.keys(ATOMS).join(' ')}, {header}i, {header}o, {var}e, %%`);
+      parts.push(...atomParts);
     }
-    const fn = ATOMS[whole];
-    if (!fn) throw new AccessFormatError(`unknown atom %(${whole})s; known: ${Object.keys(ATOMS).join(' ')}, {header}i, {header}o, {var}e`);
-    parts.push(fn);
   }
   const tail = text.slice(last);
-  if (tail.includes('%('))
-    throw new AccessFormatError(
-      `malformed atom near ${JSON.stringify(tail.slice(tail.indexOf('%(')))}; atoms look like %(h)s or %({header}i)s`,
-    );
-  if (tail) parts.push(() => tail);
+  if (tail.includes('%(')) throw malformed(tail);
+  if (tail) parts.push(literal(tail));
   if (parts.length === 0) throw new AccessFormatError('the format is empty');
-  return (r) => {
+  const texts = parts.map(render);
+  return (r, maxBytes = Number.POSITIVE_INFINITY) => {
     let line = '';
-    for (const part of parts) line += part(r);
-    return line;
+    for (const part of texts) line += part(r);
+    return fits(line, maxBytes) ? line : fitText(parts, r, maxBytes);
   };
 }

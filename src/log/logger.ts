@@ -1,9 +1,8 @@
+import { writeSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { type Logger, pino } from 'pino';
 import type { Settings } from '../config/settings.js';
-
-/** pino's own destination (a sonic-boom stream). */
-type Destination = ReturnType<typeof pino.destination>;
+import { LineWriter, type StaleReason, WATCH_MS } from './line-writer.js';
 
 export type { Logger };
 
@@ -15,59 +14,115 @@ export interface LogBindings {
 }
 
 type LogSettings = Settings['log'];
-interface Writable {
-  write(chunk: string): unknown;
+
+/** Lines lost since the last report, and the failed writes that lost them. */
+export interface LossReport {
+  dropped: number;
+  errors: number;
 }
+
+const FAILED = 'server log write failed; lines are dropped until it is reopened (USR1)';
 
 /**
  * The stream pino writes to, whose target can be swapped (a reload changing `log.errorlog` or
- * `log.format`) or reopened (logrotate's USR1) while every logger that holds it carries on.
+ * `log.format`) or reopened (logrotate's USR1, or the file was removed) while every logger that
+ * holds it carries on. Lines are written synchronously, one write each (LineWriter): the server
+ * log is low-volume and must not lose the line that explains a crash. `text` is pretty-printed
+ * here, in-process and synchronously, one line per record.
  */
 class SwitchableDestination {
-  private file: Destination | null = null;
+  private writer: LineWriter | null = null;
   /** The file written, or null for the inherited descriptor. */
   private path: string | null = null;
-  private target: Writable | null = null;
+  private pretty: ((line: string) => string) | null = null;
   private key = '';
+  private watch: NodeJS.Timeout | undefined;
+  private loss: LossReport = { dropped: 0, errors: 0 };
+  private reported = false;
 
-  constructor(private readonly fd: number) {}
+  constructor(
+    private readonly fd: number,
+    private readonly bindings: LogBindings,
+    private readonly onStale: (reason: StaleReason, path: string, loss: LossReport | null) => void,
+  ) {}
 
   async configure(log: LogSettings, baseDir: string): Promise<void> {
     const dest = log.errorlog === '-' ? null : resolve(baseDir, log.errorlog);
     const key = `${dest}|${log.format}`;
     if (key === this.key) return;
-    const old = this.file;
-    // Synchronous writes: the server log is low-volume and must not lose the line that explains a crash.
-    const file = pino.destination({ ...(dest === null ? { fd: this.fd } : { dest, mkdir: true, append: true }), sync: true });
-    file.on('error', () => {
-      // A failing server log (disk full) must not crash the process; nothing better to do here.
-    });
-    let target: Writable = file;
+    let pretty: ((line: string) => string) | null = null;
     if (log.format === 'text') {
-      const { default: pretty } = await import('pino-pretty');
-      target = pretty({
-        destination: file,
+      const { prettyFactory } = await import('pino-pretty');
+      pretty = prettyFactory({
         colorize: dest === null && process.stderr.isTTY === true,
         singleLine: true,
         translateTime: 'SYS:HH:MM:ss.l',
         ignore: 'hostname',
+        // An `err` is printed like any field, as JSON on the record's line; pino-pretty would
+        // otherwise put its stack on lines of its own, which no line-based reader can group.
+        errorLikeObjectKeys: [],
       });
     }
-    const oldPath = this.path;
-    this.file = file;
+    const writer = new LineWriter({ target: dest ?? this.fd, gather: false, onError: (err, lost) => this.failed(err, lost) });
+    const old = this.writer;
+    this.writer = writer;
     this.path = dest;
-    this.target = target;
+    this.pretty = pretty;
     this.key = key;
-    if (old && oldPath !== null) old.end();
+    old?.close();
+    clearInterval(this.watch);
+    this.watch = dest === null ? undefined : setInterval(() => this.check(), WATCH_MS).unref();
   }
 
   write(line: string): void {
-    this.target?.write(line);
+    this.writer?.write(this.pretty ? this.pretty(line) : line);
   }
 
-  /** logrotate moved the file: open the path again (a no-op for stderr). */
-  reopen(): void {
-    if (this.file && this.path !== null) this.file.reopen();
+  /**
+   * A write failed (disk full, file gone): counted, and said once on the inherited stderr — the
+   * server log itself is where it cannot be said.
+   */
+  private failed(err: NodeJS.ErrnoException, lost: number): void {
+    this.loss.errors++;
+    this.loss.dropped += lost;
+    if (this.reported) return;
+    this.reported = true;
+    const line = JSON.stringify({
+      level: 'error',
+      time: new Date().toISOString(),
+      pid: process.pid,
+      ...this.bindings,
+      path: this.path ?? 'stderr',
+      code: err.code ?? 'UNKNOWN',
+      error: err.message,
+      msg: FAILED,
+    });
+    try {
+      writeSync(this.fd, `${this.pretty ? this.pretty(line).trimEnd() : line}\n`);
+    } catch {
+      // stderr fails too: nowhere left to say it; the counts are reported at the next reopen.
+    }
+  }
+
+  private check(): void {
+    const reason = this.writer?.stale();
+    if (!reason || this.path === null) return;
+    this.onStale(reason, this.path, this.reopen());
+  }
+
+  /** logrotate moved the file: open the path again. Returns what was lost since the last reopen. */
+  reopen(): LossReport | null {
+    const loss = this.loss;
+    this.loss = { dropped: 0, errors: 0 };
+    this.reported = false;
+    if (this.writer && this.path !== null) {
+      try {
+        this.writer.reopen();
+      } catch (err) {
+        this.failed(err as NodeJS.ErrnoException, 0);
+      }
+    }
+    return loss.errors > 0 ? loss : null;
   }
 }
 
@@ -85,9 +140,15 @@ export interface ServerLog {
  * the master's stderr handed to a worker whose own stderr is captured).
  */
 export async function createServerLog(log: LogSettings, baseDir: string, bindings: LogBindings, fd = 2): Promise<ServerLog> {
-  const destination = new SwitchableDestination(fd);
+  let logger: Logger | null = null;
+  const destination = new SwitchableDestination(fd, bindings, (reason, path, loss) => {
+    // Written to the new file: where whoever removed the old one will look. A replaced file is
+    // what logrotate leaves just before its USR1; a removed one is a surprise.
+    const level = reason === 'removed' || loss ? 'warn' : 'info';
+    logger?.[level]({ path, reason, ...loss }, 'server log file removed or replaced; reopened');
+  });
   await destination.configure(log, baseDir);
-  const logger = pino(
+  const created = pino(
     {
       level: log.level,
       base: { pid: process.pid, ...bindings },
@@ -96,13 +157,17 @@ export async function createServerLog(log: LogSettings, baseDir: string, binding
     },
     destination,
   );
+  logger = created;
   return {
-    logger,
+    logger: created,
     configure: async (next, dir) => {
-      logger.level = next.level;
+      created.level = next.level;
       await destination.configure(next, dir);
     },
-    reopen: () => destination.reopen(),
+    reopen: () => {
+      const loss = destination.reopen();
+      if (loss) created.warn(loss, 'server log reopened after write errors');
+    },
   };
 }
 

@@ -58,11 +58,12 @@ export class WorkerHandle {
     this.generation = opts.generation;
     this.bootTimeoutMs = opts.bootTimeoutMs;
     const out = opts.captureOutput ? 'pipe' : 'inherit';
-    // With capture on, the worker's own log still reaches the master's stderr directly, as the
-    // fd after the listeners (see logFd in the boot message), not through the capture.
+    // With capture on, the worker's own log still reaches the master's stderr directly, and its
+    // access log (`-`) the master's stdout, as the fds after the listeners (logFd and accessFd in
+    // the boot message), not through the capture.
     this.child = fork(WORKER_MAIN, [], {
       env: opts.env,
-      stdio: ['inherit', out, out, 'ipc', ...opts.fds, ...(opts.captureOutput ? [2] : [])],
+      stdio: ['inherit', out, out, 'ipc', ...opts.fds, ...(opts.captureOutput ? [2, 1] : [])],
       serialization: 'json',
     });
     if (opts.captureOutput && opts.onOutput) {

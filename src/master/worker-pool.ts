@@ -91,6 +91,7 @@ export class WorkerPool {
       listeners: generation.listeners.map((l, i) => ({ fd: this.roundRobin ? null : 4 + i, address: l.bound })),
       maxRequests: settings.max_requests > 0 ? settings.max_requests + jitter : 0,
       logFd: captureOutput ? 4 + fds.length : 2,
+      accessFd: captureOutput ? 5 + fds.length : 1,
     });
     this.workers.set(worker.id, worker);
     this.log.debug({ worker: worker.id, workerPid: worker.pid, generation: generation.number }, 'worker spawned');

@@ -46,7 +46,7 @@ async function main(): Promise<void> {
     boot.logFd,
   );
   const log = serverLog.logger;
-  const accessLog = new AccessLog(log);
+  const accessLog = new AccessLog(log, boot.accessFd);
   let worker: Worker | null = null;
   const reopenLogs = () => {
     serverLog.reopen();

@@ -75,6 +75,16 @@ function loggedStatus(res: ServerResponse): number {
   return 499;
 }
 
+/**
+ * Sets a header in rawHeaders too: adapters that build a Fetch Request iterate rawHeaders
+ * (@hono/node-server does), so an id made here must be there as well as in req.headers.
+ */
+function setRawHeader(req: IncomingMessage, name: string, value: string): void {
+  const raw = req.rawHeaders;
+  for (let i = raw.length - 2; i >= 0; i -= 2) if (raw[i]?.toLowerCase() === name) raw.splice(i, 2);
+  raw.push(name, value);
+}
+
 function bodyBytes(req: IncomingMessage, res: ServerResponse): number {
   if (req.method === 'HEAD' || res.statusCode === 204 || res.statusCode === 304) return 0;
   return (res as CountingResponse).bodyBytes ?? 0;
@@ -156,6 +166,8 @@ export function requestPipeline(opts: PipelineOptions): RequestListener {
         }
       });
     }
+    // After the limits: they count the fields the client sent, not the id made here.
+    if (requestId !== incoming) setRawHeader(req, requestIdHeader, requestId);
     try {
       const out = listener(req, res);
       if (out !== null && typeof out === 'object' && typeof (out as Promise<unknown>).then === 'function') {

@@ -4,6 +4,7 @@ import type { MasterMessage } from '../ipc/messages.js';
 import { stopTimings } from '../ipc/stop-timings.js';
 import { sendToMaster } from '../ipc/worker-channel.js';
 import type { AccessLog } from '../log/access-log.js';
+import { logClientErrors } from '../log/client-errors.js';
 import type { ServerLog } from '../log/logger.js';
 import type { LoadedApp } from './app-loader.js';
 import { ConnectionTracker } from './connections.js';
@@ -62,6 +63,7 @@ export class Worker {
       const server = buildServer(settings, this.tls, listener);
       if (app.kind === 'server') for (const upgrade of app.server.listeners('upgrade')) server.on('upgrade', upgrade as never);
       this.tracker.watch(server);
+      logClientErrors(server, this.accessLog);
       this.servers.push(server);
       await listenOnInherited(server, inherited, settings.backlog);
     }

@@ -1,14 +1,13 @@
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
-import { connect } from 'node:net';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { runLoad } from '../helpers/load.js';
 import { ROOT, type RunningServer, serverYaml, startServer, until } from '../helpers/server.js';
 
 const APP = join(ROOT, 'test', 'fixtures', 'serve', 'node-app.cjs');
+const FETCH_APP = join(ROOT, 'test', 'fixtures', 'serve', 'log-fetch-app.mjs');
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const CLF_TIME = /\[\d{2}\/\w{3}\/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}\]/.source;
 
 function accessLines(server: RunningServer, file = 'access.log'): string[] {
@@ -17,62 +16,6 @@ function accessLines(server: RunningServer, file = 'access.log'): string[] {
   return readFileSync(path, 'utf8').split('\n').filter(Boolean);
 }
 
-/** Sends raw bytes and reads the whole answer (the connection is closed by the request). */
-async function raw(url: string, bytes: Buffer | string): Promise<string> {
-  const { hostname, port } = new URL(url);
-  const socket = connect(Number(port), hostname);
-  let answer = '';
-  socket.on('data', (d) => {
-    answer += d.toString('latin1');
-  });
-  socket.write(bytes);
-  await once(socket, 'close');
-  return answer;
-}
-
-test('combined: exact lines for ordinary and odd requests', { timeout: 30_000 }, async (t) => {
-  const server = await startServer(t, {
-    files: { 'server.yaml': serverYaml(APP, { workers: 1, log: { accesslog: 'access.log', access_format: 'combined' } }) },
-  });
-  const base = server.url();
-  await (await fetch(`${base}/plain?x=1`, { headers: { referer: 'https://ref.example/', 'user-agent': 'tester/1.0' } })).text();
-  await (await fetch(`${base}/plain`, { method: 'HEAD' })).text();
-  await (await fetch(`${base}/download?chunks=3`)).arrayBuffer();
-  await (await fetch(`${base}/early-hints`)).text();
-  // A non-ASCII path (clients percent-encode it; Node refuses raw bytes there), and quotes, a
-  // tab, a backslash and raw UTF-8 in a header: escaped, never written raw.
-  await raw(
-    base,
-    Buffer.concat([
-      Buffer.from('GET /caf%C3%A9 HTTP/1.1\r\nHost: x\r\nUser-Agent: a "b"\tc\\d '),
-      Buffer.from('é', 'utf8'),
-      Buffer.from('\r\nConnection: close\r\n\r\n'),
-    ]),
-  );
-  // A client that gives up before the answer: nginx's 499.
-  const aborted = request(`${base}/slow?ms=1500`);
-  aborted.on('error', () => {});
-  aborted.end();
-  await new Promise((r) => setTimeout(r, 200));
-  aborted.destroy();
-  await until('six access lines', () => accessLines(server).length >= 6).catch((err: Error) => {
-    throw new Error(`${err.message}\n${accessLines(server).join('\n')}`);
-  });
-  const lines = accessLines(server);
-  const prefix = `^127\\.0\\.0\\.1 - - ${CLF_TIME} `;
-  const expected = [
-    `"GET /plain\\?x=1 HTTP/1\\.1" 200 \\d+ "https://ref\\.example/" "tester/1\\.0"$`,
-    `"HEAD /plain HTTP/1\\.1" 200 - "-" "[^"]*"$`,
-    `"GET /download\\?chunks=3 HTTP/1\\.1" 200 196608 "-" "[^"]*"$`,
-    `"GET /early-hints HTTP/1\\.1" 200 6 "-" "[^"]*"$`,
-    `"GET /caf%C3%A9 HTTP/1\\.1" 200 \\d+ "-" "a \\\\"b\\\\"\\\\x09c\\\\\\\\d \\\\xc3\\\\xa9"$`,
-    `"GET /slow\\?ms=1500 HTTP/1\\.1" 499 - "-" "-"$`,
-  ];
-  for (const [i, tail] of expected.entries()) assert.match(lines[i] ?? '', new RegExp(prefix + tail), `line ${i + 1}`);
-  // The server log is JSON, line by line.
-  for (const line of server.stderrText) assert.doesNotThrow(() => JSON.parse(line), line);
-});
-
 test('json access log, request ids honoured or made, a Gunicorn format string', { timeout: 30_000 }, async (t) => {
   const server = await startServer(t, {
     files: { 'server.yaml': serverYaml(APP, { workers: 1, log: { accesslog: 'access.log', access_format: 'json' } }) },
@@ -80,7 +23,7 @@ test('json access log, request ids honoured or made, a Gunicorn format string', 
   const given = await (await fetch(`${server.url()}/request-id`, { headers: { 'x-request-id': 'abc-123' } })).text();
   assert.equal(given, 'abc-123');
   const made = await (await fetch(`${server.url()}/request-id`)).text();
-  assert.match(made, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+  assert.match(made, UUID);
   await until('two lines', () => accessLines(server).length >= 2);
   const [first, second] = accessLines(server).map((l) => JSON.parse(l) as Record<string, unknown>);
   assert.deepEqual(Object.keys(first ?? {}), [
@@ -133,39 +76,6 @@ test('4 workers under load write one file: only whole lines, none lost', { timeo
   for (const line of lines) assert.match(line, whole);
 });
 
-test('logrotate: mv + USR1 puts every later line in the new files, none lost', { timeout: 60_000 }, async (t) => {
-  const server = await startServer(t, {
-    files: { 'server.yaml': serverYaml(APP, { workers: 2, log: { accesslog: 'access.log', errorlog: 'error.log' } }) },
-    waitReady: false,
-  });
-  const errorLog = (file = 'error.log') => (existsSync(join(server.dir, file)) ? readFileSync(join(server.dir, file), 'utf8') : '');
-  await until('the server to be ready', () => errorLog().includes('"server ready"'));
-  const ready = JSON.parse(
-    errorLog()
-      .split('\n')
-      .find((l) => l.includes('"server ready"')) ?? '{}',
-  ) as { listeners: string[] };
-  const url = `http://${ready.listeners[0]}`;
-  const before = await runLoad(`${url}/before`, { total: 300, concurrency: 4 });
-  assert.equal(before.ok, 300);
-  await until('300 lines', () => accessLines(server).length === 300);
-  renameSync(join(server.dir, 'access.log'), join(server.dir, 'access.log.1'));
-  renameSync(join(server.dir, 'error.log'), join(server.dir, 'error.log.1'));
-  process.kill(server.pid, 'SIGUSR1');
-  // The master and both workers say so in the new error log.
-  await until('every process to reopen', () => errorLog().split('log files reopened').length - 1 === 3);
-  const after = await runLoad(`${url}/after`, { total: 300, concurrency: 4 });
-  assert.equal(after.ok, 300);
-  await until('600 lines in all', () => accessLines(server, 'access.log.1').length + accessLines(server).length === 600);
-  assert.ok(
-    accessLines(server, 'access.log.1').every((l) => l.includes('/before')),
-    'no later line went to the old file... ',
-  );
-  assert.equal(accessLines(server).length, 300);
-  assert.ok(errorLog('error.log.1').includes('"server ready"'));
-  assert.ok(!errorLog().includes('"server ready"'), 'the new error log starts at the reopen');
-});
-
 test('capture_output: the app’s console.log and console.error go into the server log', { timeout: 30_000 }, async (t) => {
   const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 1, log: { capture_output: true } }) } });
   await (await fetch(`${server.url()}/console?n=7`)).text();
@@ -179,20 +89,80 @@ test('capture_output: the app’s console.log and console.error go into the serv
   assert.equal(server.logs.filter((l) => l.msg === 'app output' && String(l.output).startsWith('{')).length, 0);
 });
 
-test('an access log that cannot be written is reported, and the worker serves on', { timeout: 30_000 }, async (t) => {
-  if (!existsSync('/dev/full')) {
-    t.skip('no /dev/full on this system');
-    return;
+test('log.request_id_header: the named header is the id, given or made; a fetch handler sees it both ways', {
+  timeout: 30_000,
+}, async (t) => {
+  const server = await startServer(t, {
+    files: {
+      'server.yaml': serverYaml(FETCH_APP, {
+        workers: 1,
+        log: { accesslog: 'access.log', access_format: 'json', request_id_header: 'X-Trace-Id' },
+      }),
+    },
+  });
+  const ask = async (headers: Record<string, string>, header = 'x-trace-id') =>
+    (await (await fetch(`${server.url()}/?header=${header}`, { headers })).json()) as { get: string | null; listed: string[] };
+  const given = await ask({ 'x-trace-id': 'trace-7', 'x-request-id': 'not-this-one' });
+  assert.deepEqual(given, { get: 'trace-7', listed: ['trace-7'] });
+  const made = await ask({});
+  assert.match(String(made.get), UUID);
+  assert.deepEqual(made.listed, [made.get], 'the made id is in the headers a handler iterates');
+  // An unusable id (a space, too long) is replaced, everywhere the handler looks.
+  const replaced = await ask({ 'x-trace-id': 'a b' });
+  assert.match(String(replaced.get), UUID);
+  assert.deepEqual(replaced.listed, [replaced.get]);
+  // X-Request-Id is now an ordinary header: passed through, not the id.
+  assert.deepEqual(await ask({ 'x-request-id': 'plain' }, 'x-request-id'), { get: 'plain', listed: ['plain'] });
+  await until('four lines', () => accessLines(server).length >= 4);
+  const ids = accessLines(server).map((l) => (JSON.parse(l) as { request_id: string }).request_id);
+  assert.deepEqual(ids.slice(0, 3), ['trace-7', made.get, replaced.get]);
+  assert.match(ids[3] ?? '', UUID);
+});
+
+test('log.format text: one readable line per record, an error and its stack on it too', { timeout: 30_000 }, async (t) => {
+  const server = await startServer(t, {
+    files: { 'server.yaml': serverYaml(APP, { workers: 1, log: { format: 'text' } }) },
+    env: { TSICORN_LOG_FORMAT: 'text' },
+    waitReady: false,
+  });
+  const ready = await server.waitFor('server ready', () => server.stderrText.find((l) => l.includes(': server ready ')));
+  const listeners = (JSON.parse(ready.slice(ready.indexOf('{'))) as { listeners: string[] }).listeners;
+  const res = await fetch(`http://${listeners[0]}/throw`);
+  assert.equal(res.status, 500);
+  await res.text();
+  const failed = await server.waitFor('the error line', () => server.stderrText.find((l) => l.includes(': request handler failed ')));
+  assert.match(failed, /"err":\{"type":"Error","message":"sync throw in handler","stack":"Error: sync throw in handler\\n {4}at /);
+  assert.equal(server.logs.length, 0, 'no JSON lines');
+  // Every line is one record: time, level, pid, message, then its fields as JSON.
+  const record =
+    /^\[\d{2}:\d{2}:\d{2}\.\d{3}\] (TRACE|DEBUG|INFO|WARN|ERROR|FATAL) \(\d+\): [a-z][^{]* \{.*"component":"(master|worker)".*\}$/;
+  for (const line of server.stderrText) assert.match(line, record);
+});
+
+test('every server log line carries pid and component once; worker lines their worker and generation', { timeout: 60_000 }, async (t) => {
+  const server = await startServer(t, {
+    files: { 'server.yaml': serverYaml(APP, { workers: 2, log: { capture_output: true } }) },
+  });
+  await (await fetch(`${server.url()}/console?n=1`)).text();
+  process.kill(server.pid, 'SIGHUP');
+  await server.waitForLog('rotation finished');
+  await (await fetch(`${server.url()}/console?n=2`)).text();
+  await server.waitForLog('app output', { output: 'app says hello on stdout 2' });
+  process.kill(server.pid, 'SIGTERM');
+  await server.waitForExit();
+  assert.ok(server.stderrText.length > 20);
+  const generations = new Set<unknown>();
+  for (const line of server.stderrText) {
+    const record = JSON.parse(line) as Record<string, unknown>;
+    assert.equal(line.split('"pid":').length - 1, 1, `pid once: ${line}`);
+    assert.equal(typeof record.pid, 'number', line);
+    assert.ok(record.component === 'master' || record.component === 'worker', line);
+    if (record.component === 'worker') {
+      assert.equal(typeof record.worker, 'number', line);
+      assert.equal(typeof record.generation, 'number', line);
+      generations.add(record.generation);
+    }
   }
-  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 1, log: { accesslog: '/dev/full' } }) } });
-  const result = await runLoad(`${server.url()}/`, { total: 200, concurrency: 4 });
-  assert.equal(result.ok, 200);
-  const failed = await server.waitForLog('access log write failed; lines are dropped until the log is reopened (USR1)');
-  assert.match(JSON.stringify(failed.err), /ENOSPC/);
-  assert.equal(server.countLogs('worker died'), 0);
-  assert.equal(
-    server.countLogs('access log write failed; lines are dropped until the log is reopened (USR1)'),
-    1,
-    'reported once, not per line',
-  );
+  assert.deepEqual([...generations].sort(), [1, 2], 'lines from both generations');
+  assert.equal(server.findLog('server ready')?.pid, server.pid);
 });

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { test } from 'node:test';
 import { type AccessRecord, compileAccessFormat, escapeLogText } from '../../src/log/access-format.js';
+import { MARK } from '../../src/log/line-fit.js';
 
 /** A record for a request as Node presents it (header names lower-case, values latin1). */
 function record(
@@ -91,4 +92,77 @@ test('quotes, backslashes, control bytes and non-ASCII are escaped, never writte
 test('an unknown or malformed atom is an error naming it', () => {
   assert.throws(() => compileAccessFormat('%(h)s %(z)s'), /unknown atom %\(z\)s/);
   assert.throws(() => compileAccessFormat('%(host)s'), /malformed atom near "%\(host\)s"/);
+});
+
+test('%% is a literal %, also before what looks like an atom', () => {
+  assert.equal(compileAccessFormat('%(s)s 100%% %%(h)s %%%(m)s')(record()), '200 100% %(h)s %GET');
+});
+
+/** A header value as Node hands it over: each UTF-8 byte one latin1 char. */
+const latin1 = (text: string) => Buffer.from(text, 'utf8').toString('latin1');
+
+test('json decodes referer and user agent as UTF-8, as it does the path', () => {
+  const parsed = JSON.parse(
+    compileAccessFormat('json')(record({ headers: { referer: latin1('https://例え.jp/ü'), 'user-agent': latin1('naïve/1.0 😀') } })),
+  );
+  assert.equal(parsed.referer, 'https://例え.jp/ü');
+  assert.equal(parsed.user_agent, 'naïve/1.0 😀');
+  // Text formats keep escaping the bytes, as Apache and nginx do.
+  assert.match(compileAccessFormat('%(a)s')(record({ headers: { 'user-agent': latin1('ï') } })), /^\\xc3\\xaf$/);
+});
+
+test('a response header given to writeHead() only is still logged from the head as sent', () => {
+  const rec = record({ resHeaders: {} });
+  (rec.res as { _header?: string })._header = 'HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nX-A: 1\r\nx-a: 2\r\n\r\n';
+  assert.equal(compileAccessFormat('%({content-type}o)s %({x-a}o)s %({x-b}o)s')(rec), 'text/html 1, 2 -');
+});
+
+test('a refused request: what is known of it, - for the rest', () => {
+  const refused = (over: Partial<AccessRecord>): AccessRecord => ({ ...record(), requestId: null, status: 400, bytes: 0, ...over });
+  const known = refused({ req: { method: 'GET', url: '/a\x01', httpVersion: '1.1', headers: {} } });
+  assert.match(compileAccessFormat('combined')(known), /"GET \/a\\x01 HTTP\/1\.1" 400 - "-" "-"$/);
+  const raw = refused({ req: { headers: {} }, requestLine: 'hello "world"' });
+  assert.match(compileAccessFormat('combined')(raw), /"hello \\"world\\"" 400 - "-" "-"$/);
+  assert.equal(compileAccessFormat('%(m)s %(U)s %(q)s %(H)s')(raw), '- - - -');
+  const json = JSON.parse(compileAccessFormat('json')(raw));
+  assert.deepEqual([json.method, json.path, json.protocol, json.request, json.request_id], [null, null, null, 'hello "world"', null]);
+});
+
+test('within a byte limit: the long supplied fields are shortened with a mark, the rest kept', () => {
+  const long = record({
+    url: `/${'p'.repeat(5000)}?${'q'.repeat(50)}`,
+    headers: { referer: `https://r/${'r'.repeat(3000)}`, 'user-agent': `ua "${'\x01'.repeat(400)}"` },
+  });
+  for (const format of ['combined', 'common', '%(r)s %(U)s %(q)s %(f)s %(a)s %(s)s']) {
+    const line = compileAccessFormat(format)(long, 4095);
+    assert.ok(Buffer.byteLength(line) <= 4095, `${format}: ${Buffer.byteLength(line)}`);
+    assert.ok(line.includes(MARK), format);
+    assert.ok(!/\\x?[0-9a-f]?\.\.\.\[truncated\]/.test(line), `${format}: an escape was split`);
+  }
+  const combined = compileAccessFormat('combined')(long, 4095);
+  // The fixed fields and the short query are whole; the line still parses as combined.
+  assert.match(
+    combined,
+    new RegExp(
+      `^203\\.0\\.113\\.9 - - ${time} "GET /p+\\.\\.\\.\\[truncated\\] HTTP/1\\.1" 200 42 "https://r/r+\\.\\.\\.\\[truncated\\]" "ua \\\\"(\\\\x01)+\\.\\.\\.\\[truncated\\]"$`,
+    ),
+  );
+  assert.equal(compileAccessFormat('combined')(record(), 4095), compileAccessFormat('combined')(record()), 'a short line is untouched');
+});
+
+test('within a byte limit, JSON stays valid JSON, UTF-8 and escapes counted as written', () => {
+  const long = record({
+    url: `/${latin1('é'.repeat(3000))}?${'q'.repeat(40)}`,
+    headers: { referer: 'r'.repeat(2000), 'user-agent': `${'\x02'.repeat(500)}${latin1('😀'.repeat(200))}` },
+  });
+  const line = compileAccessFormat('json')(long, 4095);
+  assert.ok(Buffer.byteLength(line) <= 4095, `${Buffer.byteLength(line)} bytes`);
+  const parsed = JSON.parse(line);
+  assert.equal(parsed.truncated, true);
+  assert.match(parsed.path, /^\/é+\.\.\.\[truncated\]$/);
+  assert.equal(parsed.query, 'q'.repeat(40));
+  assert.match(parsed.referer, /^r+\.\.\.\[truncated\]$/);
+  assert.match(parsed.user_agent.replaceAll('\x02', '^'), /^\^+(😀)*\.\.\.\[truncated\]$/);
+  assert.equal(parsed.request_id, 'req-1');
+  assert.equal(JSON.parse(compileAccessFormat('json')(record(), 4095)).truncated, undefined);
 });
