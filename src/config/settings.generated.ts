@@ -83,7 +83,7 @@ export interface SchemaResolvedConfig {
    */
   max_requests_jitter: number;
   /**
-   * Recycle a worker whose resident memory (RSS) is above this size: bytes, or a size such as `512MiB` or `1G` (null = no limit).
+   * Recycle a worker whose resident memory (RSS) is above this size, through a graceful replacement: bytes, or a size such as `512MiB`, `300M` or `1G`, every unit binary (null = no limit).
    */
   max_memory: null | number | string;
   /**

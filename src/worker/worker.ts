@@ -78,7 +78,15 @@ export class Worker {
     const { requests, inflight, open } = this.counters;
     const first = open.values().next();
     const req = first.done ? undefined : first.value.req;
-    sendToMaster({ type: 'heartbeat', requests, inflight, ...(req ? { oldest: `${req.method} ${req.url}` } : {}) });
+    const cpu = process.cpuUsage();
+    sendToMaster({
+      type: 'heartbeat',
+      requests,
+      inflight,
+      rss: process.memoryUsage.rss(),
+      cpuMs: (cpu.user + cpu.system) / 1000,
+      ...(req ? { oldest: `${req.method} ${req.url}` } : {}),
+    });
   }
 
   /**

@@ -2,8 +2,10 @@ import { closeSync, existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Override } from '../../config/layers.js';
 import { loadConfig } from '../../config/load.js';
+import { controlSocketPath } from '../../control/socket-path.js';
 import { TsicornError } from '../../errors.js';
 import { createServerLog, type Logger } from '../../log/logger.js';
+import { ControlServer } from '../../master/control-server.js';
 import { bindListeners, type Listener } from '../../master/listeners.js';
 import { Master } from '../../master/master.js';
 import { removePidfile, writePidfile } from '../../master/pidfile.js';
@@ -82,6 +84,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
   let pidfile = pidfileOf(outcome.config);
   let watcher: ReloadWatcher | null = null;
   let master: Master | null = null;
+  let control: ControlServer | null = null;
   try {
     if (pidfile) writePidfile(pidfile, handover.predecessor);
     const running = new Master({
@@ -109,11 +112,20 @@ export async function serve(opts: ServeOptions): Promise<number> {
     };
     let watched = outcome.config;
     watcher = new ReloadWatcher(outcome.config, log, onFileChange);
+    const controlPath = controlSocketPath(outcome.config);
+    if (controlPath) {
+      // A successor (USR2) takes the socket over from the master it replaces.
+      control = await ControlServer.open(controlPath, handover.predecessor !== null, log, (request, reply) =>
+        running.control(request, reply),
+      );
+      if (control) log.info({ path: control.path }, 'control socket ready');
+    }
     const failure = await running.run(opts.signals);
     if (failure) throw failure;
     return 0;
   } finally {
     await watcher?.close();
+    control?.close(!master?.handedOver);
     // The master closes (or, after USR2, releases) its listeners when it halts.
     if (!master) for (const listener of listeners) listener.close();
     if (pidfile) removePidfile(pidfile);
