@@ -72,10 +72,19 @@ function buildProgram(): Command {
     'status',
     "Show the running server: master, generation, every worker's pid, state, requests, memory, CPU",
   ).option('--json', 'print JSON', false);
+  status.option('--wait <seconds>', 'wait until the server is serving with every worker ready (for systemd ExecStartPost=)');
   const statusFlags = addSettingFlags(status);
   status.action(async (file: string | undefined, opts) => {
     const control = await import('./commands/control.js');
-    process.exitCode = await control.status({ file: configFile(file, opts), flags: statusFlags(opts), json: opts.json });
+    const waitSeconds = opts.wait === undefined ? undefined : Number(opts.wait);
+    if (waitSeconds !== undefined && !(waitSeconds > 0))
+      throw new TsicornError('TSI_ERR_USAGE', `--wait: expected seconds, got ${opts.wait}`);
+    process.exitCode = await control.status({
+      file: configFile(file, opts),
+      flags: statusFlags(opts),
+      json: opts.json,
+      ...(waitSeconds === undefined ? {} : { waitSeconds }),
+    });
   });
 
   const scale = program

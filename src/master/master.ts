@@ -3,6 +3,7 @@ import type { LoadedConfig, LoadOutcome } from '../config/load.js';
 import type { Settings } from '../config/settings.js';
 import type { ControlReply, ControlRequest, ServerStatus } from '../control/protocol.js';
 import type { TsicornError } from '../errors.js';
+import type { Hooks } from '../hooks/hooks.js';
 import type { WorkerMessage } from '../ipc/messages.js';
 import { stopTimings } from '../ipc/stop-timings.js';
 import type { Logger, ServerLog } from '../log/logger.js';
@@ -49,6 +50,8 @@ export interface MasterOptions {
   onConfigApplied?: (config: LoadedConfig) => void;
   /** Called once when every worker of the first generation is ready. */
   onReady?: () => void;
+  /** The user's hooks module (`hooks:`), replaced when a reload brings a new one. */
+  hooks: Hooks;
 }
 
 /**
@@ -80,6 +83,7 @@ export class Master {
 
   constructor(private readonly opts: MasterOptions) {
     this.log = opts.serverLog.logger;
+    this.hooks = opts.hooks;
     this.supervision = new Supervision(this.log);
     const roundRobin = opts.config.settings.balance === 'round-robin';
     const fixed = opts.bindFixed ? 'socket activation' : roundRobin ? 'balance: round-robin' : null;
@@ -89,11 +93,27 @@ export class Master {
       {
         message: (worker, message) => this.enqueue({ type: 'worker-message', worker, message }),
         exit: (worker, code, signal) => this.enqueue({ type: 'worker-exit', worker, code, signal }),
+        beforeSpawn: (id, generation) => this.hooks.call('pre_fork', this.hookServer(), { id, pid: 0, generation }),
       },
       this.log,
       roundRobin,
     );
     if (roundRobin) this.balancer = new RoundRobinBalancer(opts.listeners, opts.config.settings.backlog, () => this.pool.ready());
+  }
+
+  /** The hooks in use: a reload that changes the module swaps them (src/cli/commands/serve.ts). */
+  hooks: Hooks;
+
+  /** What a hook sees of the master (Gunicorn passes its Arbiter): facts and a logger, read-only. */
+  private hookServer() {
+    return {
+      pid: process.pid,
+      app: this.settings.app,
+      workers: this.target,
+      generation: this.current.number,
+      settings: this.settings,
+      log: this.log,
+    };
   }
 
   /** The generation now serving. */
@@ -249,7 +269,9 @@ export class Master {
   private scale(to: number): void {
     if ((this.state !== 'running' && this.state !== 'rotating') || to < 1 || to === this.target) return;
     this.log.info({ from: this.target, to }, 'worker count changed');
+    const from = this.target;
     this.target = to;
+    this.hooks.call('nworkers_changed', this.hookServer(), to, from);
   }
 
   private onReload(trigger: ReloadTrigger, waiter?: ReloadWaiter): void {
@@ -260,15 +282,22 @@ export class Master {
     const step = this.flow.request(trigger, this.state === 'running', waiter);
     if (step.kind === 'queued') {
       this.log.info({ trigger: trigger.source, path: trigger.path, state: this.state }, 'reload queued until the current one ends');
-    } else if (step.kind === 'invalid') {
+      return;
+    }
+    if (step.kind === 'invalid') {
       this.flow.settle({
         ok: false,
         message: 'reload refused: the config is invalid; the running config and workers stay',
         details: step.errors,
       });
-    } else if (step.kind === 'unchanged') {
+      return;
+    }
+    if (step.kind === 'unchanged') {
       this.flow.settle({ ok: true, message: 'the config is unchanged; nothing to do' });
-    } else if (step.kind === 'live') {
+      return;
+    }
+    this.hooks.call('on_reload', this.hookServer());
+    if (step.kind === 'live') {
       this.scale(workerCount(step.config.settings.workers));
       if (logSettingsChanged(this.current.config, step.config)) this.applyLogSettings(step.config);
       this.flow.current = { ...this.current, config: step.config };
@@ -375,6 +404,7 @@ export class Master {
           this.state = 'running';
           this.log.info({ workers: this.target, listeners: this.current.listeners.map((l) => l.bound) }, 'server ready');
           this.opts.onReady?.();
+          this.hooks.call('when_ready', this.hookServer());
           // A HUP or a saved file while the first workers booted.
           this.runPendingReload();
         }
@@ -401,6 +431,7 @@ export class Master {
     this.pool.remove(worker);
     const now = Date.now();
     const facts = { ...workerFields(worker), code, signal, uptimeMs: now - worker.spawnedAt };
+    this.hooks.call('worker_exit', this.hookServer(), { id: worker.id, pid: worker.pid, generation: worker.generation, code, signal });
     const exit = this.supervision.takeExitFacts(worker, code, signal, this.settings);
     this.exits.record(worker.pid, worker.generation, worker.retireReason ?? exit.killedFor ?? 'exit');
     if (worker.retireReason) {
@@ -492,6 +523,7 @@ export class Master {
     this.wakeups.clear();
     this.closeListeners();
     this.log.info({ error: this.failure?.code }, 'stopped');
+    this.hooks.call('on_exit', this.hookServer());
     this.finished?.(this.failure);
   }
 }

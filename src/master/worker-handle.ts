@@ -23,6 +23,8 @@ export type ExitReason =
 export interface WorkerEvents {
   message(worker: WorkerHandle, message: WorkerMessage): void;
   exit(worker: WorkerHandle, code: number | null, signal: NodeJS.Signals | null): void;
+  /** Just before the process is started (the `pre_fork` hook). */
+  beforeSpawn?(id: number, generation: number): void;
 }
 
 export interface SpawnOptions {

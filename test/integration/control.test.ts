@@ -182,3 +182,26 @@ test('after USR2 the new master answers on the same control socket', opts, async
   assert.equal(stop.status, 0, stop.stderr);
   await until('the new master to be gone', () => !isAlive(successor));
 });
+
+test(
+  'status --wait returns once every worker is ready (systemd ExecStartPost=), and fails when the server never serves',
+  opts,
+  async (t) => {
+    const slow = 'await new Promise((r) => setTimeout(r, 1500));\nexport default (req, res) => res.end("warm");\n';
+    const server = await startServer(t, {
+      files: { 'server.yaml': serverYaml('app.mjs', { workers: 2 }), 'app.mjs': slow },
+      waitReady: false,
+    });
+    const waited = await cliAsync(server.dir, ['status', '--wait', '20', '--json']);
+    assert.equal(waited.status, 0, waited.stderr);
+    const status = JSON.parse(waited.stdout) as { state: string; workers: { state: string }[] };
+    assert.equal(status.state, 'running');
+    assert.equal(status.workers.filter((w) => w.state === 'ready').length, 2);
+    assert.ok(server.findLog('server ready'), 'it returned after the server was ready');
+
+    const nobody = tempDir(t, { 'server.yaml': serverYaml(APP) });
+    const gaveUp = await cliAsync(nobody, ['status', '--wait', '1']);
+    assert.equal(gaveUp.status, 1);
+    assert.match(gaveUp.stderr, /the server was not serving within 1 s \(last: no server is running/);
+  },
+);

@@ -50,13 +50,45 @@ function needSocket(path: string | null, what: string): string {
   return path;
 }
 
-export async function status(opts: ControlOptions): Promise<number> {
+export async function status(opts: ControlOptions & { waitSeconds?: number }): Promise<number> {
   const path = needSocket(socketFor(opts).path, 'ask for the status');
-  const { reply } = await callMaster(path, { command: 'status' }, QUICK_MS);
-  if (!reply.ok) return print(reply);
-  const data = reply.data as ServerStatus;
+  const data = opts.waitSeconds === undefined ? await askStatus(path) : await waitUntilServing(path, opts.waitSeconds * 1000);
+  if (data === null) return 1;
   process.stdout.write(opts.json ? `${JSON.stringify(data, null, 2)}\n` : formatStatus(data));
   return 0;
+}
+
+async function askStatus(path: string): Promise<ServerStatus | null> {
+  const { reply } = await callMaster(path, { command: 'status' }, QUICK_MS);
+  if (!reply.ok) {
+    print(reply);
+    return null;
+  }
+  return reply.data as ServerStatus;
+}
+
+/**
+ * `status --wait S`: until the server is serving with all its workers ready (systemd's
+ * ExecStartPost= under Type=exec: the unit counts as started only then). A server that is not
+ * up yet, or whose socket is not there yet, is asked again; one that exits ends the wait.
+ */
+async function waitUntilServing(path: string, timeoutMs: number): Promise<ServerStatus | null> {
+  const deadline = Date.now() + timeoutMs;
+  let last = 'no answer';
+  while (Date.now() < deadline) {
+    try {
+      const { reply } = await callMaster(path, { command: 'status' }, Math.max(1000, deadline - Date.now()));
+      const data = reply.ok ? (reply.data as ServerStatus) : null;
+      if (data && data.state === 'running' && data.workers.filter((w) => w.state === 'ready').length >= data.workersTarget) return data;
+      last = data
+        ? `${data.state}, ${data.workers.filter((w) => w.state === 'ready').length} of ${data.workersTarget} workers ready`
+        : 'an error';
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new TsicornError('TSI_ERR_NOT_RUNNING', `the server was not serving within ${timeoutMs / 1000} s (last: ${last})`);
 }
 
 /** `tsicorn scale 4 | +1 | -2`. */
