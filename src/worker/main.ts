@@ -108,10 +108,11 @@ async function main(): Promise<void> {
     const error = err instanceof Error ? err : new Error(String(err));
     return sendThenExit({ type: 'boot-failed', message: error.message, stack: error.name === 'AppLoadError' ? undefined : error.stack }, 4);
   }
+  // Gunicorn's place for it: the app is loaded, nothing is served yet.
+  hooks.call('post_worker_init', hookWorker);
   worker = new Worker(boot, serverLog, accessLog, hooks, hookWorker);
   try {
     await worker.start(app, startedAt);
-    hooks.call('post_worker_init', hookWorker);
   } catch (err) {
     const error = err as Error;
     const listenError = error instanceof ListenError ? { address: error.address, code: error.code } : undefined;

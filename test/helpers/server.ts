@@ -19,10 +19,23 @@ export function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return { ...env, ...extra };
 }
 
+/**
+ * Removes a test's directory, never throwing: a server still running (it is killed by a hook
+ * that may run after this one) can re-create its log files there while it is being removed, and
+ * a throwing hook would skip the hooks after it — among them the one that kills the server.
+ */
+function removeQuietly(dir: string): void {
+  try {
+    rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
+  } catch {
+    // Left for the system's temp cleanup.
+  }
+}
+
 /** A temporary directory removed when the test ends. */
 export function tempDir(t: TestContext, files: Record<string, string> = {}): string {
   const dir = mkdtempSync(join(tmpdir(), 'tsicorn-test-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  t.after(() => removeQuietly(dir));
   for (const [name, text] of Object.entries(files)) {
     mkdirSync(dirname(join(dir, name)), { recursive: true });
     writeFileSync(join(dir, name), text);
@@ -203,6 +216,8 @@ export async function startServer(t: TestContext, opts: StartOptions = {}): Prom
         // Already gone.
       }
     }
+    // Its files may have come back after the directory's own hook ran: the server is gone now.
+    if (opts.cwd === undefined) removeQuietly(dir);
   });
   if (opts.waitReady !== false) await server.waitForLog('server ready');
   return server;

@@ -261,7 +261,10 @@ test('a privileged port without the right to bind it: exit 1, EACCES', opts, asy
   const server = await startServer(t, {
     cwd: dir,
     waitReady: false,
-    ...(asRoot ? { wrapper: ['/usr/bin/setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups'] } : {}),
+    // (Without the coverage directory, which nobody could not write to.)
+    ...(asRoot
+      ? { wrapper: ['/usr/bin/env', '-u', 'NODE_V8_COVERAGE', '/usr/bin/setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups'] }
+      : {}),
   });
   await assertFailsWith(server, /^tsicorn: cannot listen on 127\.0\.0\.1:81: EACCES\b.*\(TSI_ERR_BIND\)$/);
   assert.equal(server.countLogs('worker ready'), 0);
