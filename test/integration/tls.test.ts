@@ -100,3 +100,42 @@ test('mTLS: a verified client certificate reaches the app; without one the hands
   const anonymous = curl(`https://127.0.0.1:${port}/client-cert`, ['--cacert', certs.ca]);
   assert.doesNotMatch(anonymous.out, /\n200$/, 'no client certificate, no answer');
 });
+
+test('TLS: a request in flight on a worker that rotates out finishes, longer than the keep-alive grace', {
+  timeout: 60_000,
+  skip: !hasTools && 'needs openssl',
+}, async (t) => {
+  // The drain closes idle connections after `keepalive`; a TLS request must count as busy.
+  const dir = tempDir(t);
+  const certs = makeCerts(dir, ['server']);
+  const tls = { certfile: 'server.pem', keyfile: 'server.key' };
+  writeFileSync(join(dir, 'server.yaml'), serverYaml(APP, { workers: 1, keepalive: 1, graceful_timeout: 10, tls }));
+  const server = await startServer(t, { cwd: dir });
+  const port = Number(new URL(server.url()).port);
+  let headersArrived: () => void = () => {};
+  const inFlight = new Promise<void>((r) => {
+    headersArrived = r;
+  });
+  const answer = new Promise<{ status: number; body: string }>((resolvePromise, reject) => {
+    const req = request(
+      { host: '127.0.0.1', port, path: '/slow-body?ms=3000', ca: readFileSync(certs.ca), servername: 'localhost' },
+      (res) => {
+        headersArrived();
+        let body = '';
+        res.on('data', (d) => {
+          body += d;
+        });
+        res.on('end', () => resolvePromise({ status: res.statusCode ?? 0, body }));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+  // /slow-body sends its headers at once: then the request is in flight on the old worker.
+  await inFlight;
+  process.kill(server.pid, 'SIGHUP');
+  await server.waitForLog('rotation finished');
+  const res = await answer;
+  assert.deepEqual(res, { status: 200, body: 'finished after 3000 ms' });
+});
