@@ -7,10 +7,12 @@ import type { ServerLog } from '../log/logger.js';
 import type { LoadedApp } from './app-loader.js';
 import { ConnectionTracker } from './connections.js';
 import { Drain } from './drain.js';
+import { Http2Sessions } from './http2-sessions.js';
+import { buildListenerServer } from './listener-servers.js';
 import { ProxyRules } from './proxy-trust.js';
 import { RequestLimits } from './request-limits.js';
 import { appListener, type RequestCounters, requestPipeline } from './request-pipeline.js';
-import { buildServer, listenOnInherited } from './servers.js';
+import { listenOnInherited } from './servers.js';
 import { loadTlsMaterial, type TlsMaterial } from './tls-context.js';
 
 type TlsServer = import('node:tls').Server;
@@ -29,12 +31,18 @@ export class Worker {
   private retireAsked = false;
   private drain: Drain | null = null;
   private tls: TlsMaterial | null = null;
+  private readonly sessions: Http2Sessions;
 
   constructor(
     private readonly boot: Boot,
     private readonly serverLog: ServerLog,
     private readonly accessLog: AccessLog,
-  ) {}
+  ) {
+    const { keepalive, headers_timeout } = boot.settings;
+    // An HTTP/2 session has no request-by-request keep-alive: it is closed after `keepalive`
+    // seconds with no stream (headers_timeout when keepalive is 0, so a silent one still goes).
+    this.sessions = new Http2Sessions((keepalive || headers_timeout) * 1000);
+  }
 
   private get log() {
     return this.serverLog.logger;
@@ -42,6 +50,8 @@ export class Worker {
 
   async start(app: LoadedApp, startedAt: number): Promise<void> {
     const { settings, baseDir, listeners } = this.boot;
+    const proxyRules = new ProxyRules(settings.proxy);
+    const requestIdHeader = settings.log.request_id_header.toLowerCase();
     const listener = requestPipeline({
       listener: appListener(app, this.log),
       tracker: this.tracker,
@@ -50,16 +60,16 @@ export class Worker {
       isDraining: () => this.drain !== null,
       onRequest: (count) => this.countRequest(count),
       accessLog: this.accessLog,
-      requestIdHeader: settings.log.request_id_header.toLowerCase(),
-      proxyRules: new ProxyRules(settings.proxy),
+      requestIdHeader,
+      proxyRules,
       limits: new RequestLimits(settings),
     });
     this.tls = loadTlsMaterial(settings.tls, baseDir);
     if (this.tls) this.log.info({ subject: this.tls.subject, validTo: this.tls.validTo }, 'tls certificate loaded');
     for (const inherited of listeners) {
-      const server = buildServer(settings, this.tls, listener);
+      const { log, tracker, sessions } = this;
+      const server = buildListenerServer({ settings, tls: this.tls, listener, log, tracker, sessions });
       if (app.kind === 'server') for (const upgrade of app.server.listeners('upgrade')) server.on('upgrade', upgrade as never);
-      this.tracker.watch(server);
       this.servers.push(server);
       await listenOnInherited(server, inherited, settings.backlog);
     }
@@ -133,6 +143,8 @@ export class Worker {
       // An idle keep-alive socket is kept as long as the client was promised (Keep-Alive:
       // timeout=N): closing it sooner races a request the client is already sending.
       idleGraceMs: this.boot.settings.keepalive * 1000,
+      // HTTP/2 sessions close with GOAWAY.
+      parts: [this.sessions],
       onDone: (forced) => {
         this.log.info({ forced, requests: this.counters.requests }, 'worker exiting');
         this.exit();
