@@ -1,4 +1,5 @@
-import type { Server as HttpServer, RequestListener } from 'node:http';
+import type { Server as HttpServer, IncomingMessage, RequestListener } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Settings } from '../config/settings.js';
 import type { Logger } from '../log/logger.js';
@@ -17,6 +18,8 @@ export interface ListenerServerOptions {
   log: Logger;
   tracker: ConnectionTracker;
   sessions: Http2Sessions;
+  /** The 'upgrade' listener when the app handles upgrades; without one Node serves them as requests. */
+  upgrade: ((this: HttpServer, req: IncomingMessage, socket: Duplex, head: Buffer) => void) | null;
 }
 
 /**
@@ -49,6 +52,7 @@ export function buildListenerServer(opts: ListenerServerOptions): HttpServer {
       steps.push(h2cSniffStep(h2c, settings, log, (socket) => tracker.forget(socket)));
     }
   }
+  if (opts.upgrade) server.on('upgrade', opts.upgrade);
   installFront(server, steps);
   // After the front: the tracker sees each socket when accepted, before the preface is read.
   tracker.watch(server);

@@ -4,16 +4,18 @@ import type { MasterMessage } from '../ipc/messages.js';
 import { sendToMaster } from '../ipc/worker-channel.js';
 import type { AccessLog } from '../log/access-log.js';
 import type { ServerLog } from '../log/logger.js';
-import type { LoadedApp } from './app-loader.js';
+import type { LoadedApp, UpgradeHandler } from './app-loader.js';
 import { ConnectionTracker } from './connections.js';
 import { Drain } from './drain.js';
 import { Http2Sessions } from './http2-sessions.js';
 import { buildListenerServer } from './listener-servers.js';
 import { ProxyRules } from './proxy-trust.js';
+import { identify } from './request-identity.js';
 import { RequestLimits } from './request-limits.js';
 import { appListener, type RequestCounters, requestPipeline } from './request-pipeline.js';
 import { listenOnInherited } from './servers.js';
 import { loadTlsMaterial, type TlsMaterial } from './tls-context.js';
+import { UpgradedSockets } from './upgrades.js';
 
 type TlsServer = import('node:tls').Server;
 
@@ -32,6 +34,7 @@ export class Worker {
   private drain: Drain | null = null;
   private tls: TlsMaterial | null = null;
   private readonly sessions: Http2Sessions;
+  private readonly upgrades: UpgradedSockets;
 
   constructor(
     private readonly boot: Boot,
@@ -42,6 +45,7 @@ export class Worker {
     // An HTTP/2 session has no request-by-request keep-alive: it is closed after `keepalive`
     // seconds with no stream (headers_timeout when keepalive is 0, so a silent one still goes).
     this.sessions = new Http2Sessions((keepalive || headers_timeout) * 1000);
+    this.upgrades = new UpgradedSockets(this.tracker, this.log);
   }
 
   private get log() {
@@ -66,10 +70,14 @@ export class Worker {
     });
     this.tls = loadTlsMaterial(settings.tls, baseDir);
     if (this.tls) this.log.info({ subject: this.tls.subject, validTo: this.tls.validTo }, 'tls certificate loaded');
+    // Upgrades reach the app's `upgrade` or, for an app-owned http.Server, its 'upgrade' listeners.
+    const handlers = app.upgrade ? [app.upgrade] : app.kind === 'server' ? (app.server.listeners('upgrade') as UpgradeHandler[]) : [];
+    const upgrade = handlers.length
+      ? this.upgrades.listener({ handlers, prepare: (req) => identify(req, requestIdHeader, proxyRules), serve: listener })
+      : null;
     for (const inherited of listeners) {
       const { log, tracker, sessions } = this;
-      const server = buildListenerServer({ settings, tls: this.tls, listener, log, tracker, sessions });
-      if (app.kind === 'server') for (const upgrade of app.server.listeners('upgrade')) server.on('upgrade', upgrade as never);
+      const server = buildListenerServer({ settings, tls: this.tls, listener, log, tracker, sessions, upgrade });
       this.servers.push(server);
       await listenOnInherited(server, inherited, settings.backlog);
     }
@@ -143,8 +151,8 @@ export class Worker {
       // An idle keep-alive socket is kept as long as the client was promised (Keep-Alive:
       // timeout=N): closing it sooner races a request the client is already sending.
       idleGraceMs: this.boot.settings.keepalive * 1000,
-      // HTTP/2 sessions close with GOAWAY.
-      parts: [this.sessions],
+      // HTTP/2 sessions close with GOAWAY; upgraded sockets run until graceful_timeout.
+      parts: [this.sessions, this.upgrades],
       onDone: (forced) => {
         this.log.info({ forced, requests: this.counters.requests }, 'worker exiting');
         this.exit();

@@ -74,7 +74,9 @@ test('http2 without TLS: h2c prior knowledge and HTTP/1.1 on one port; an h2c Up
   timeout: 60_000,
   skip: !hasCurl && 'needs curl',
 }, async (t) => {
-  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 1, worker_class: 'http2' }) } });
+  // The WebSocket app has an upgrade handler: an `Upgrade: h2c` must not reach it.
+  const app = join(SERVE, 'ws-app.mjs');
+  const server = await startServer(t, { files: { 'server.yaml': serverYaml(app, { workers: 1, worker_class: 'http2' }) } });
   const url = `${server.url()}/x`;
   const prior = curl(url, ['--http2-prior-knowledge']);
   assert.equal(`${prior.code} ${prior.version}`, '200 2', prior.out);
@@ -82,6 +84,7 @@ test('http2 without TLS: h2c prior knowledge and HTTP/1.1 on one port; an h2c Up
   assert.equal(`${h1.code} ${h1.version}`, '200 1.1', h1.out);
   const upgrade = curl(url, ['--http2']);
   assert.equal(`${upgrade.code} ${upgrade.version}`, '200 1.1', upgrade.out);
+  assert.equal(JSON.parse(upgrade.body).upgrade, 'h2c', 'served by the app as a plain request');
   const fromNode = await h2get(server.url(), '/y');
   assert.equal(fromNode.status, 200);
   assert.equal(JSON.parse(fromNode.body).path, '/y');
