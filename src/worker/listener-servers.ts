@@ -7,6 +7,7 @@ import { type ConnectionStep, installFront } from './connection-front.js';
 import type { ConnectionTracker } from './connections.js';
 import { buildH2cServer, buildSecureHttp2Server, h2cSniffStep } from './http2-servers.js';
 import type { Http2Sessions } from './http2-sessions.js';
+import { carryDeclaredPeer, proxyHeaderStep } from './proxy-protocol.js';
 import { buildServer } from './servers.js';
 import type { TlsMaterial } from './tls-context.js';
 
@@ -28,13 +29,14 @@ export interface ListenerServerOptions {
  * - http2 with TLS: one HTTP/2 server that falls back to HTTP/1.1 by ALPN;
  * - http2 without TLS: the http.Server, with an h2c server behind it that takes the connections
  *   starting with the HTTP/2 preface.
- * The returned server is the one that
+ * With `proxy.protocol`, the PROXY header is read first. The returned server is the one that
  * listens (and takes round-robin connections); connections that become HTTP/2 sessions leave the
  * HTTP/1 tracker for `sessions`.
  */
 export function buildListenerServer(opts: ListenerServerOptions): HttpServer {
   const { settings, tls, listener, log, tracker, sessions } = opts;
   const steps: ConnectionStep[] = [];
+  if (settings.proxy.protocol) steps.push(proxyHeaderStep(settings, log));
   let server: HttpServer;
   if (settings.worker_class === 'http2' && tls) {
     const secure = buildSecureHttp2Server(settings, tls, listener);
@@ -54,7 +56,8 @@ export function buildListenerServer(opts: ListenerServerOptions): HttpServer {
   }
   if (opts.upgrade) server.on('upgrade', opts.upgrade);
   installFront(server, steps);
-  // After the front: the tracker sees each socket when accepted, before the preface is read.
+  if (tls && settings.proxy.protocol) carryDeclaredPeer(server);
+  // After the front: the tracker sees each socket when accepted, before its PROXY header is read.
   tracker.watch(server);
   return server;
 }
