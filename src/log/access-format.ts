@@ -14,6 +14,8 @@ export interface AccessRecord {
   status: number;
   remoteAddr: string;
   requestId: string;
+  /** CN of the verified mTLS client certificate: %(u)s when there is no Basic auth user. */
+  user?: string;
 }
 
 export type AccessFormatter = (record: AccessRecord) => string;
@@ -99,7 +101,11 @@ type Part = (r: AccessRecord) => string;
 const ATOMS: Record<string, Part> = {
   h: (r) => r.remoteAddr,
   l: () => '-',
-  u: (r) => basicUser(r.req),
+  // With no Basic auth user, the verified client certificate's CN (Apache's SSLUserName).
+  u: (r) => {
+    const user = basicUser(r.req);
+    return user === '-' && r.user !== undefined ? dash(r.user) : user;
+  },
   t: (r) => clfTime(r.startMs),
   r: (r) => `${escapeLogText(r.req.method ?? '-')} ${escapeLogText(r.req.url ?? '')} ${protocol(r.req)}`,
   m: (r) => escapeLogText(r.req.method ?? '-'),

@@ -2,12 +2,15 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { Http2ServerRequest } from 'node:http2';
 import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { ProxyRules } from './proxy-trust.js';
 
 /** Who sent a request, as the app and the access log are told. */
 export interface RequestIdentity {
   requestId: string;
   remoteAddr: string;
+  /** CN of the verified client certificate (mTLS), for the access log's %(u)s. */
+  certUser: string | undefined;
 }
 
 const REAL_PEER = Symbol('tsicorn.realPeer');
@@ -48,6 +51,18 @@ function showClient(req: IncomingMessage, transport: Socket, address: string): v
 }
 
 /**
+ * The verified client certificate's CN. The app gets the whole certificate the same way:
+ * `req.socket.authorized` (true only when it verified against tls.ca_certs) and
+ * `req.socket.getPeerCertificate()` (for HTTP/2 too: the stream's socket proxy reads the TLSSocket).
+ */
+function certUser(transport: Socket): string | undefined {
+  const tls = transport as Partial<TLSSocket>;
+  if (tls.authorized !== true || typeof tls.getPeerCertificate !== 'function') return undefined;
+  const cn = tls.getPeerCertificate()?.subject?.CN;
+  return typeof cn === 'string' ? cn : Array.isArray(cn) ? cn.join(',') : undefined;
+}
+
+/**
  * Gives a request its id (the client's or proxy's if safe, else a new one; the app reads it from
  * req.headers) and its client address after the proxy rules. Forwarding headers are trusted only
  * from forwarded_allow_ips; the address the app (req.socket.remoteAddress) and the access log see
@@ -67,5 +82,5 @@ export function identify(req: IncomingMessage, requestIdHeader: string, proxyRul
   const client = proxyRules.apply(req, peer, (transport as { encrypted?: boolean }).encrypted === true);
   // Shown even when it is the peer: an earlier request on this connection may have been forwarded.
   if (peer !== undefined) showClient(req, transport, client.address === '-' ? peer : client.address);
-  return { requestId, remoteAddr: client.address };
+  return { requestId, remoteAddr: client.address, certUser: certUser(transport) };
 }

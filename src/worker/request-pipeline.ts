@@ -100,7 +100,7 @@ export function requestPipeline(opts: PipelineOptions): RequestListener {
     if (socket) tracker.requestStarted(socket);
     counters.open.add(res);
     // Honour the client's (or proxy's) request id, resolve the client through the proxy rules.
-    const { requestId, remoteAddr } = identify(req, requestIdHeader, proxyRules);
+    const { requestId, remoteAddr, certUser } = identify(req, requestIdHeader, proxyRules);
     res.once('close', () => {
       counters.inflight--;
       counters.open.delete(res);
@@ -115,6 +115,7 @@ export function requestPipeline(opts: PipelineOptions): RequestListener {
           status: loggedStatus(res),
           remoteAddr,
           requestId,
+          ...(certUser ? { user: certUser } : {}),
         });
       }
     });
