@@ -33,6 +33,8 @@ export interface AccessRecord {
   requestId: string | null;
   /** A refused request line that does not split into method, target and version: as received. */
   requestLine?: string;
+  /** CN of the verified mTLS client certificate: %(u)s when there is no Basic auth user. */
+  user?: string;
 }
 
 /**
@@ -148,7 +150,8 @@ const requestLine: Part[] = [
 const ATOMS: Record<string, Part[]> = {
   h: [fixed((r) => r.remoteAddr)],
   l: [literal('-')],
-  u: [supplied((r) => basicUser(r.req))],
+  // With no Basic auth user, the verified client certificate's CN (Apache's SSLUserName).
+  u: [supplied((r) => basicUser(r.req) ?? r.user)],
   t: [fixed((r) => clfTime(r.startMs))],
   r: requestLine,
   m: [fixed((r) => escapeLogText(r.req.method ?? '-'))],

@@ -3,6 +3,7 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import { createRequire } from 'node:module';
 import { Server as NetServer } from 'node:net';
 import { isAbsolute, join, resolve } from 'node:path';
+import type { Duplex } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { type AppSpec, parseAppSpec } from './app-spec.js';
 
@@ -11,15 +12,21 @@ export type InterfaceSetting = 'auto' | 'node' | 'fetch';
 
 export type FetchHandler = (request: Request, ...rest: unknown[]) => Response | Promise<Response>;
 
+/** What an app gives for `Upgrade` requests (WebSockets): the shape of ws's handleUpgrade. */
+export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => unknown;
+
 /**
  * The app, classified: the worker builds its server from this. Detection order follows DESIGN.md
  * section 1 (fetch handler, Koa-style, Node listener, then an app-owned http.Server).
  */
-export type LoadedApp =
+type ClassifiedApp =
   | { kind: 'fetch'; fetch: FetchHandler; describe: string }
   | { kind: 'koa'; listener: RequestListener; describe: string }
   | { kind: 'node'; listener: RequestListener; describe: string }
   | { kind: 'server'; server: NetServer; describe: string };
+
+/** The classified app, with its handler for `Upgrade` requests when it has one. */
+export type LoadedApp = ClassifiedApp & { upgrade?: UpgradeHandler };
 
 export class AppLoadError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -106,6 +113,23 @@ function typeOf(value: unknown): string {
  * load through `import()`. Errors thrown by the app's own code propagate unchanged (their stack is
  * what the user needs); problems with the spec itself are AppLoadErrors.
  */
+/**
+ * The app's `upgrade(req, socket, head)`: a function property of the app value (what a factory
+ * returned, e.g. `{ fetch, upgrade }`) first, then the module's `upgrade` export (on `default`
+ * for CommonJS that static analysis missed). An app-owned http.Server keeps its own 'upgrade'
+ * listeners instead (the worker copies them).
+ */
+function pickUpgrade(mod: Record<string, unknown>, value: unknown): UpgradeHandler | undefined {
+  if (hasMethod(value, 'upgrade') && !(value instanceof NetServer)) {
+    const owner = value as { upgrade: UpgradeHandler };
+    return owner.upgrade.bind(owner);
+  }
+  if (typeof mod.upgrade === 'function') return mod.upgrade as UpgradeHandler;
+  const cjs = mod.default;
+  if (cjs !== value && hasMethod(cjs, 'upgrade')) return (cjs as { upgrade: UpgradeHandler }).upgrade;
+  return undefined;
+}
+
 export async function loadApp(app: string, dir: string, forced: InterfaceSetting): Promise<LoadedApp> {
   const spec = parseAppSpec(app);
   const file = resolveModule(spec.module, dir);
@@ -116,7 +140,10 @@ export async function loadApp(app: string, dir: string, forced: InterfaceSetting
     value = await (value as () => unknown)();
   }
   const loaded = classifyApp(value, forced);
-  if (loaded) return loaded;
+  if (loaded) {
+    const upgrade = pickUpgrade(mod, value);
+    return upgrade ? { ...loaded, upgrade } : loaded;
+  }
   const wanted =
     forced === 'auto'
       ? 'a fetch handler (object with fetch()), a Koa-style app (callback()), a Node request listener (function) or an http.Server'

@@ -24,13 +24,27 @@ export class ConnectionTracker {
     });
   }
 
+  /**
+   * The state of the connection a request or upgrade came on. A TLS server's 'connection' gives the
+   * raw socket and its requests the TLSSocket that wraps it (`_parent`): without this, a busy TLS
+   * connection looked idle and a drain cut its request after the idle grace.
+   */
+  private stateOf(socket: Socket): SocketState | undefined {
+    return this.sockets.get(socket) ?? this.sockets.get((socket as Socket & { _parent?: Socket })._parent as Socket);
+  }
+
+  /** The connection is no longer HTTP/1 (an upgrade, an HTTP/2 session): its own tracker drains it. */
+  forget(socket: Socket): void {
+    if (!this.sockets.delete(socket)) this.sockets.delete((socket as Socket & { _parent?: Socket })._parent as Socket);
+  }
+
   requestStarted(socket: Socket): void {
-    const state = this.sockets.get(socket);
+    const state = this.stateOf(socket);
     if (state) state.inflight++;
   }
 
   requestEnded(socket: Socket): void {
-    const state = this.sockets.get(socket);
+    const state = this.stateOf(socket);
     if (!state) return;
     state.inflight--;
     if (state.inflight === 0) state.idleSince = Date.now();

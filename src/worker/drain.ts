@@ -3,6 +3,16 @@ import { Server as NetServer } from 'node:net';
 import type { ConnectionTracker } from './connections.js';
 import type { RequestCounters } from './request-pipeline.js';
 
+/** Connections that are no longer HTTP/1 (HTTP/2 sessions, upgraded sockets), drained their own way. */
+export interface DrainPart {
+  /** The drain began: close what can be closed gracefully. */
+  start(): void;
+  /** Connections still open. */
+  readonly open: number;
+  /** graceful_timeout is over: close the rest; the worker exits once this settles. */
+  cut(): void | Promise<void>;
+}
+
 export interface DrainOptions {
   servers: HttpServer[];
   tracker: ConnectionTracker;
@@ -11,6 +21,7 @@ export interface DrainOptions {
   gracefulMs: number;
   /** How long a socket must stay idle before the drain closes it. */
   idleGraceMs: number;
+  parts?: DrainPart[];
   onDone: (forced: boolean) => void;
 }
 
@@ -33,6 +44,7 @@ export class Drain {
     // net.Server's close, not http.Server's: the latter also reaps idle keep-alive sockets at once.
     for (const server of servers) NetServer.prototype.close.call(server);
     for (const res of counters.open) if (!res.headersSent) res.setHeader('connection', 'close');
+    for (const part of this.parts) part.start();
     this.sweep = setInterval(() => this.check(), SWEEP_MS);
     this.deadline = setTimeout(() => this.finish(true), this.opts.gracefulMs);
     this.check();
@@ -40,13 +52,21 @@ export class Drain {
 
   private check(): void {
     const open = this.opts.tracker.closeIdle(this.opts.idleGraceMs, Date.now());
-    if (open === 0 && this.opts.counters.inflight === 0) this.finish(false);
+    if (open === 0 && this.opts.counters.inflight === 0 && this.parts.every((part) => part.open === 0)) this.finish(false);
+  }
+
+  private get parts(): DrainPart[] {
+    return this.opts.parts ?? [];
   }
 
   private finish(forced: boolean): void {
     clearInterval(this.sweep);
     clearTimeout(this.deadline);
-    if (forced) this.opts.tracker.destroyAll();
-    this.opts.onDone(forced);
+    if (!forced) {
+      this.opts.onDone(false);
+      return;
+    }
+    this.opts.tracker.destroyAll();
+    void Promise.allSettled(this.parts.map(async (part) => part.cut())).then(() => this.opts.onDone(true));
   }
 }

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Settings } from '../config/settings.js';
+import { isHttp2 } from './request-identity.js';
 
 /** A request refused before the app sees it: the status to answer and why. */
 export interface Refusal {
@@ -29,6 +30,7 @@ export class RequestLimits {
   }
 
   check(req: IncomingMessage): Refusal | null {
+    if (isHttp2(req)) return this.checkHttp2(req);
     const version = req.httpVersion;
     if (version === '0.9') return { status: 400, reason: 'HTTP/0.9 requests are not served' };
     if (version !== '1.1' && version !== '1.0') return { status: 505, reason: `HTTP/${version} is not HTTP/1.x` };
@@ -62,6 +64,36 @@ export class RequestLimits {
       if (version === '1.0') return { status: 400, reason: 'Transfer-Encoding on an HTTP/1.0 request' };
       // Only chunked is understood (RFC 9112 6.1: 501 for a coding the server does not know).
       if (te.trim().toLowerCase() !== 'chunked') return { status: 501, reason: `Transfer-Encoding ${te} is not supported` };
+    }
+    return null;
+  }
+
+  /**
+   * HTTP/2 frames its own messages: no version line, no Transfer-Encoding, no obs-fold, and
+   * nghttp2 already refuses connection-specific fields and conflicting Content-Lengths (RFC 9113
+   * 8.2). What still applies is the size of the target and of the fields, and `*` only for
+   * OPTIONS. Pseudo-header fields (`:method`, `:path`, ...) are the request line, not fields.
+   */
+  private checkHttp2(req: IncomingMessage): Refusal | null {
+    const url = req.url ?? '';
+    const method = req.method ?? '';
+    if (this.line > 0 && method.length + url.length + 10 > this.line) {
+      return { status: 414, reason: `request target longer than limit_request_line (${this.line})` };
+    }
+    if (url === '*' && method !== 'OPTIONS') return { status: 400, reason: 'asterisk-form target is only for OPTIONS' };
+    const raw = req.rawHeaders;
+    let fields = 0;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i] ?? '';
+      if (name.startsWith(':')) continue;
+      fields++;
+      const value = raw[i + 1] ?? '';
+      if (this.fieldSize > 0 && name.length + value.length + 2 > this.fieldSize) {
+        return { status: 431, reason: `header field ${name} longer than limit_request_field_size (${this.fieldSize})` };
+      }
+    }
+    if (this.fields > 0 && fields > this.fields) {
+      return { status: 431, reason: `more than limit_request_fields (${this.fields}) header fields` };
     }
     return null;
   }

@@ -1,6 +1,4 @@
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { getRequestListener } from '@hono/node-server';
 import type { AccessLog } from '../log/access-log.js';
@@ -9,6 +7,7 @@ import type { LoadedApp } from './app-loader.js';
 import type { ConnectionTracker } from './connections.js';
 import type { CountingResponse } from './counting-response.js';
 import type { ProxyRules } from './proxy-trust.js';
+import { identify, isHttp2 } from './request-identity.js';
 import { forbiddenTrailer, type RequestLimits } from './request-limits.js';
 
 type AnyListener = (req: IncomingMessage, res: ServerResponse) => unknown;
@@ -71,11 +70,6 @@ export interface RequestHooks {
   post(req: IncomingMessage, res: ServerResponse): void;
 }
 
-const REAL_PEER = Symbol('tsicorn.realPeer');
-
-/** An incoming id is kept if it is short and printable; anything else is replaced. */
-const SAFE_ID = /^[\x21-\x7e]{1,200}$/;
-
 /** The status the access log shows: the response's, or 499 (nginx's) if the client left first. */
 function loggedStatus(res: ServerResponse): number {
   if (res.writableFinished || res.headersSent) return res.statusCode;
@@ -119,30 +113,18 @@ export function requestPipeline(opts: PipelineOptions): RequestListener {
     const started = performance.now();
     counters.requests++;
     counters.inflight++;
-    const socket = req.socket;
-    tracker.requestStarted(socket);
+    // HTTP/1 connections only: HTTP/2 sessions drain through their own tracker (and a closed
+    // session's socket proxy throws on any read).
+    const socket = isHttp2(req) ? null : req.socket;
+    if (socket) tracker.requestStarted(socket);
     counters.open.add(res);
-    // Honour the client's (or proxy's) request id, or make one; the app reads it from req.headers.
-    const incoming = req.headers[requestIdHeader];
-    const requestId = typeof incoming === 'string' && SAFE_ID.test(incoming) ? incoming : randomUUID();
-    req.headers[requestIdHeader] = requestId;
-    // Forwarding headers are trusted only from forwarded_allow_ips; the client address the app
-    // (req.socket.remoteAddress) and the access log see is the resolved one. Read now: once a
-    // client has gone, its socket no longer knows its address.
-    // The real peer is kept aside: remoteAddress may already show an earlier request's client.
-    const held = socket as Socket & { [REAL_PEER]?: string | undefined };
-    if (!(REAL_PEER in held)) held[REAL_PEER] = socket.remoteAddress;
-    const peer = held[REAL_PEER];
-    const client = proxyRules.apply(req, peer, (socket as { encrypted?: boolean }).encrypted === true);
-    if (client.address !== peer && client.address !== '-') {
-      Object.defineProperty(socket, 'remoteAddress', { value: client.address, configurable: true, enumerable: true });
-    }
-    const remoteAddr = client.address;
+    // Honour the client's (or proxy's) request id, resolve the client through the proxy rules.
+    const { requestId, madeId, remoteAddr, certUser } = identify(req, requestIdHeader, proxyRules);
     res.once('close', () => {
       requestHooks?.post(req, res);
       counters.inflight--;
       counters.open.delete(res);
-      tracker.requestEnded(socket);
+      if (socket) tracker.requestEnded(socket);
       if (accessLog.enabled) {
         accessLog.write({
           req,
@@ -153,6 +135,7 @@ export function requestPipeline(opts: PipelineOptions): RequestListener {
           status: loggedStatus(res),
           remoteAddr,
           requestId,
+          ...(certUser ? { user: certUser } : {}),
         });
       }
     });
@@ -175,7 +158,7 @@ export function requestPipeline(opts: PipelineOptions): RequestListener {
       });
     }
     // After the limits: they count the fields the client sent, not the id made here.
-    if (requestId !== incoming) setRawHeader(req, requestIdHeader, requestId);
+    if (madeId) setRawHeader(req, requestIdHeader, requestId);
     requestHooks?.pre(req);
     try {
       const out = listener(req, res);

@@ -5,12 +5,9 @@ import type { InheritedListener } from '../ipc/messages.js';
 import { CountingResponse } from './counting-response.js';
 import type { TlsMaterial } from './tls-context.js';
 
-/**
- * One HTTP(S) server for one inherited listener (a Node server listens on one handle), with the
- * timeouts and limits from the settings.
- */
-export function buildServer(settings: Settings, tls: TlsMaterial | null, listener: RequestListener): HttpServer {
-  const options = {
+/** The HTTP/1 timeouts from the settings, as http.Server options and properties. */
+export function http1Options(settings: Settings) {
+  return {
     ServerResponse: CountingResponse as unknown as typeof ServerResponse,
     keepAliveTimeout: settings.keepalive * 1000,
     headersTimeout: settings.headers_timeout * 1000,
@@ -19,6 +16,14 @@ export function buildServer(settings: Settings, tls: TlsMaterial | null, listene
     // slowloris crowd must be cut promptly.
     connectionsCheckingInterval: 500,
   };
+}
+
+/**
+ * One HTTP(S) server for one inherited listener (a Node server listens on one handle), with the
+ * timeouts and limits from the settings.
+ */
+export function buildServer(settings: Settings, tls: TlsMaterial | null, listener: RequestListener): HttpServer {
+  const options = http1Options(settings);
   const server = tls ? createHttpsServer({ ...options, ...tls.options } as never, listener) : createHttpServer(options, listener);
   server.keepAliveTimeout = options.keepAliveTimeout;
   server.maxHeadersCount = settings.limit_request_fields;

@@ -7,14 +7,18 @@ import { sendToMaster } from '../ipc/worker-channel.js';
 import type { AccessLog } from '../log/access-log.js';
 import { logClientErrors } from '../log/client-errors.js';
 import type { ServerLog } from '../log/logger.js';
-import type { LoadedApp } from './app-loader.js';
+import type { LoadedApp, UpgradeHandler } from './app-loader.js';
 import { ConnectionTracker } from './connections.js';
 import { Drain } from './drain.js';
+import { Http2Sessions } from './http2-sessions.js';
+import { buildListenerServer } from './listener-servers.js';
 import { ProxyRules } from './proxy-trust.js';
+import { identify } from './request-identity.js';
 import { RequestLimits } from './request-limits.js';
 import { appListener, type RequestCounters, type RequestHooks, requestPipeline } from './request-pipeline.js';
-import { buildServer, listenOnInherited } from './servers.js';
+import { listenOnInherited } from './servers.js';
 import { loadTlsMaterial, type TlsMaterial } from './tls-context.js';
+import { UpgradedSockets } from './upgrades.js';
 
 type TlsServer = import('node:tls').Server;
 
@@ -32,6 +36,8 @@ export class Worker {
   private retireAsked = false;
   private drain: Drain | null = null;
   private tls: TlsMaterial | null = null;
+  private readonly sessions: Http2Sessions;
+  private readonly upgrades: UpgradedSockets;
 
   constructor(
     private readonly boot: Boot,
@@ -40,7 +46,13 @@ export class Worker {
     private readonly hooks: Hooks,
     /** What the worker hooks are given as `worker`. */
     private readonly hookWorker: object,
-  ) {}
+  ) {
+    const { keepalive, headers_timeout } = boot.settings;
+    // An HTTP/2 session has no request-by-request keep-alive: it is closed after `keepalive`
+    // seconds with no stream (headers_timeout when keepalive is 0, so a silent one still goes).
+    this.sessions = new Http2Sessions((keepalive || headers_timeout) * 1000);
+    this.upgrades = new UpgradedSockets(this.tracker, this.log);
+  }
 
   private get log() {
     return this.serverLog.logger;
@@ -48,6 +60,8 @@ export class Worker {
 
   async start(app: LoadedApp, startedAt: number): Promise<void> {
     const { settings, baseDir, listeners } = this.boot;
+    const proxyRules = new ProxyRules(settings.proxy);
+    const requestIdHeader = settings.log.request_id_header.toLowerCase();
     const listener = requestPipeline({
       listener: appListener(app, this.log),
       tracker: this.tracker,
@@ -57,17 +71,21 @@ export class Worker {
       keepAlive: settings.keepalive > 0,
       onRequest: (count) => this.countRequest(count),
       accessLog: this.accessLog,
-      requestIdHeader: settings.log.request_id_header.toLowerCase(),
-      proxyRules: new ProxyRules(settings.proxy),
+      requestIdHeader,
+      proxyRules,
       limits: new RequestLimits(settings),
       requestHooks: requestHooks(this.hooks, this.hookWorker),
     });
     this.tls = loadTlsMaterial(settings.tls, baseDir);
     if (this.tls) this.log.info({ subject: this.tls.subject, validTo: this.tls.validTo }, 'tls certificate loaded');
+    // Upgrades reach the app's `upgrade` or, for an app-owned http.Server, its 'upgrade' listeners.
+    const handlers = app.upgrade ? [app.upgrade] : app.kind === 'server' ? (app.server.listeners('upgrade') as UpgradeHandler[]) : [];
+    const upgrade = handlers.length
+      ? this.upgrades.listener({ handlers, prepare: (req) => identify(req, requestIdHeader, proxyRules), serve: listener })
+      : null;
     for (const inherited of listeners) {
-      const server = buildServer(settings, this.tls, listener);
-      if (app.kind === 'server') for (const upgrade of app.server.listeners('upgrade')) server.on('upgrade', upgrade as never);
-      this.tracker.watch(server);
+      const { log, tracker, sessions } = this;
+      const server = buildListenerServer({ settings, tls: this.tls, listener, log, tracker, sessions, upgrade });
       logClientErrors(server, this.accessLog);
       this.servers.push(server);
       await listenOnInherited(server, inherited, settings.backlog);
@@ -151,6 +169,8 @@ export class Worker {
       counters: this.counters,
       gracefulMs: timings.gracefulMs,
       idleGraceMs: timings.idleGraceMs,
+      // HTTP/2 sessions close with GOAWAY; upgraded sockets run until graceful_timeout.
+      parts: [this.sessions, this.upgrades],
       onDone: (forced) => {
         this.log.info({ forced, requests: this.counters.requests }, 'worker exiting');
         this.exit();

@@ -91,11 +91,7 @@ for (const ex of HTTP_EXAMPLES) {
   });
 }
 
-// Serving the app module's named `upgrade` export is being built on another branch; until it lands,
-// the handshake is answered by the request listener (200) and this fails. Drop the skip with it.
-const UPGRADE_PENDING = { ...bounded, skip: 'upgrade support pending' };
-
-test('examples/websocket: serves HTTP, and echoes text and binary messages over a WebSocket', UPGRADE_PENDING, async (t) => {
+test('examples/websocket: serves HTTP, and echoes text and binary messages over a WebSocket', bounded, async (t) => {
   const server = await serveExample(t, 'websocket');
   const page = await json(await fetch(`${server.url()}/`));
   assert.equal(page.example, 'websocket');

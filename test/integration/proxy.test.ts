@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { ROOT, serverYaml, startServer, until } from '../helpers/server.js';
@@ -32,4 +33,24 @@ test('forwarding headers from an untrusted peer are removed before the app and n
   await until('the access line', () => existsSync(log) && readFileSync(log, 'utf8').includes('/whoami'));
   assert.match(readFileSync(log, 'utf8'), /^127\.0\.0\.1 - - /);
   assert.doesNotMatch(readFileSync(log, 'utf8'), /6\.6\.6\.6/);
+});
+
+test('on a keep-alive connection, a request without forwarding headers after a forwarded one shows the real peer', {
+  timeout: 30_000,
+}, async (t) => {
+  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 1 }) } });
+  const { hostname, port } = new URL(server.url());
+  const text = await new Promise<string>((resolvePromise, reject) => {
+    const socket = connect(Number(port), hostname);
+    let got = '';
+    socket.on('data', (d) => {
+      got += d;
+    });
+    socket.on('close', () => resolvePromise(got));
+    socket.on('error', reject);
+    socket.write('GET /whoami HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 198.51.100.23\r\n\r\n');
+    socket.write('GET /whoami HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+  });
+  const remotes = [...text.matchAll(/"remote":"([^"]+)"/g)].map((m) => m[1]);
+  assert.deepEqual(remotes, ['198.51.100.23', '127.0.0.1']);
 });

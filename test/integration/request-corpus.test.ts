@@ -61,6 +61,26 @@ test('the raw request corpus: each answered or closed as expected, none reaching
   assert.equal(server.countLogs('worker died') + server.countLogs('worker asks to be replaced'), 0);
 });
 
+test('the PROXY protocol corpus with proxy.protocol: each header read, or the connection closed before HTTP', {
+  timeout: 60_000,
+}, async (t) => {
+  const dir = join(CORPUS, 'proxy-protocol');
+  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 1, proxy: { protocol: true } }) } });
+  const cases = readdirSync(dir)
+    .filter((f) => f.endsWith('.http'))
+    .sort();
+  assert.ok(cases.length >= 20, `${cases.length} cases`);
+  for (const file of cases) {
+    await t.test(file, async () => {
+      const expected = readFileSync(join(dir, file.replace(/\.http$/, '.expected')), 'utf8').trim();
+      const got = await exchange(server.url(), readFileSync(join(dir, file)));
+      if (expected === 'closed') assert.deepEqual(got, { status: null, closed: true }, 'closed without an answer');
+      else assert.equal(got.status, Number(expected));
+    });
+  }
+  assert.equal(server.countLogs('worker died'), 0);
+});
+
 test('300 slowloris connections are cut after headers_timeout while normal clients are served', { timeout: 60_000 }, async (t) => {
   const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 2, headers_timeout: 2 }) } });
   const { hostname, port } = new URL(server.url());

@@ -49,6 +49,13 @@ test('basic auth user is %(u)s', () => {
   assert.equal(compileAccessFormat('%(u)s')(record({ headers: { authorization: auth } })), 'alice');
 });
 
+test('without Basic auth, %(u)s is the verified client certificate CN, escaped; Basic auth wins', () => {
+  const withCert = (headers: Record<string, string> = {}) => ({ ...record({ headers }), user: 'bob "the" cert' });
+  assert.equal(compileAccessFormat('%(u)s')(withCert()), 'bob \\"the\\" cert');
+  const auth = `Basic ${Buffer.from('alice:secret').toString('base64')}`;
+  assert.equal(compileAccessFormat('%(u)s')(withCert({ authorization: auth })), 'alice');
+});
+
 test('json has every field, typed, with the UTF-8 path the client meant', () => {
   const latin1Path = Buffer.from('/café', 'utf8').toString('latin1');
   const latin1Query = Buffer.from('q=é', 'utf8').toString('latin1');

@@ -1,0 +1,88 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { Http2ServerRequest } from 'node:http2';
+import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import type { ProxyRules } from './proxy-trust.js';
+
+/** Who sent a request, as the app and the access log are told. */
+export interface RequestIdentity {
+  requestId: string;
+  /** The id was made here (none came, or it was unsafe): rawHeaders must learn it too. */
+  madeId: boolean;
+  remoteAddr: string;
+  /** CN of the verified client certificate (mTLS), for the access log's %(u)s. */
+  certUser: string | undefined;
+}
+
+const REAL_PEER = Symbol('tsicorn.realPeer');
+
+/** An incoming id is kept if it is short and printable; anything else is replaced. */
+const SAFE_ID = /^[\x21-\x7e]{1,200}$/;
+
+/** Served over HTTP/2 (not an HTTP/1 request line that claims `HTTP/2.0`, which is refused). */
+export function isHttp2(req: IncomingMessage): boolean {
+  return (req as unknown) instanceof Http2ServerRequest;
+}
+
+/**
+ * The connection a request came on, to read the peer from. For HTTP/2, `req.socket` is a
+ * per-stream proxy whose property definitions land on the stream; the session's socket (itself a
+ * proxy, stable per session) reads and writes the connection.
+ */
+export function transportOf(req: IncomingMessage): Socket {
+  if (isHttp2(req)) return (req as unknown as Http2ServerRequest).stream.session?.socket as Socket;
+  return req.socket;
+}
+
+/**
+ * The app reads the client from `req.socket.remoteAddress`. HTTP/1 requests on a connection come
+ * one after another, so the socket can carry it; HTTP/2 streams share one, so the request gets its
+ * own view of the socket instead.
+ */
+function showClient(req: IncomingMessage, transport: Socket, address: string): void {
+  if (!isHttp2(req)) {
+    if (transport.remoteAddress !== address)
+      Object.defineProperty(transport, 'remoteAddress', { value: address, configurable: true, enumerable: true });
+    return;
+  }
+  if (address === transport.remoteAddress) return;
+  const shared = req.socket;
+  const own = new Proxy(shared, { get: (target, prop) => (prop === 'remoteAddress' ? address : Reflect.get(target, prop)) });
+  Object.defineProperty(req, 'socket', { value: own, configurable: true, enumerable: true });
+}
+
+/**
+ * The verified client certificate's CN. The app gets the whole certificate the same way:
+ * `req.socket.authorized` (true only when it verified against tls.ca_certs) and
+ * `req.socket.getPeerCertificate()` (for HTTP/2 too: the stream's socket proxy reads the TLSSocket).
+ */
+function certUser(transport: Socket): string | undefined {
+  const tls = transport as Partial<TLSSocket>;
+  if (tls.authorized !== true || typeof tls.getPeerCertificate !== 'function') return undefined;
+  const cn = tls.getPeerCertificate()?.subject?.CN;
+  return typeof cn === 'string' ? cn : Array.isArray(cn) ? cn.join(',') : undefined;
+}
+
+/**
+ * Gives a request its id (the client's or proxy's if safe, else a new one; the app reads it from
+ * req.headers) and its client address after the proxy rules. Forwarding headers are trusted only
+ * from forwarded_allow_ips; the address the app (req.socket.remoteAddress) and the access log see
+ * is the resolved one. Read at once: a socket whose client has gone no longer knows its address.
+ */
+export function identify(req: IncomingMessage, requestIdHeader: string, proxyRules: ProxyRules): RequestIdentity {
+  const incoming = req.headers[requestIdHeader];
+  const requestId = typeof incoming === 'string' && SAFE_ID.test(incoming) ? incoming : randomUUID();
+  req.headers[requestIdHeader] = requestId;
+  const transport = transportOf(req);
+  // The real peer is kept aside: remoteAddress may already show an earlier request's client.
+  // (With a PROXY header, the "real" peer is the client the header declared.)
+  // (`??=`, not `in`: an HTTP/2 session's socket proxy stores the symbol but does not report it.)
+  const held = transport as Socket & { [REAL_PEER]?: string | undefined };
+  held[REAL_PEER] ??= transport.remoteAddress;
+  const peer = held[REAL_PEER];
+  const client = proxyRules.apply(req, peer, (transport as { encrypted?: boolean }).encrypted === true);
+  // Shown even when it is the peer: an earlier request on this connection may have been forwarded.
+  if (peer !== undefined) showClient(req, transport, client.address === '-' ? peer : client.address);
+  return { requestId, madeId: requestId !== incoming, remoteAddr: client.address, certUser: certUser(transport) };
+}
