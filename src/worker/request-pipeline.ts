@@ -62,6 +62,8 @@ export interface PipelineOptions {
   requestIdHeader: string;
   proxyRules: ProxyRules;
   limits: RequestLimits;
+  /** Request metrics (src/metrics/worker-metrics.ts); null when Prometheus and StatsD are off. */
+  metrics?: { record(method: string | undefined, status: number, ms: number): void } | null;
 }
 
 const REAL_PEER = Symbol('tsicorn.realPeer');
@@ -135,6 +137,7 @@ export function requestPipeline(opts: PipelineOptions): RequestListener {
       counters.inflight--;
       counters.open.delete(res);
       tracker.requestEnded(socket);
+      opts.metrics?.record(req.method, loggedStatus(res), performance.now() - started);
       if (accessLog.enabled) {
         accessLog.write({
           req,

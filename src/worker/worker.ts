@@ -6,6 +6,7 @@ import { sendToMaster } from '../ipc/worker-channel.js';
 import type { AccessLog } from '../log/access-log.js';
 import { logClientErrors } from '../log/client-errors.js';
 import type { ServerLog } from '../log/logger.js';
+import { exitReporting, WorkerMetrics } from '../metrics/worker-metrics.js';
 import type { LoadedApp } from './app-loader.js';
 import { ConnectionTracker } from './connections.js';
 import { Drain } from './drain.js';
@@ -31,6 +32,8 @@ export class Worker {
   private retireAsked = false;
   private drain: Drain | null = null;
   private tls: TlsMaterial | null = null;
+  /** Prometheus and StatsD (src/metrics/); null when both are off. */
+  metrics: WorkerMetrics | null = null;
 
   constructor(
     private readonly boot: Boot,
@@ -44,6 +47,7 @@ export class Worker {
 
   async start(app: LoadedApp, startedAt: number): Promise<void> {
     const { settings, baseDir, listeners } = this.boot;
+    this.metrics = await WorkerMetrics.create(settings, this.boot.id, () => this.counters.inflight, this.log);
     const listener = requestPipeline({
       listener: appListener(app, this.log),
       tracker: this.tracker,
@@ -56,6 +60,7 @@ export class Worker {
       requestIdHeader: settings.log.request_id_header.toLowerCase(),
       proxyRules: new ProxyRules(settings.proxy),
       limits: new RequestLimits(settings),
+      metrics: this.metrics,
     });
     this.tls = loadTlsMaterial(settings.tls, baseDir);
     if (this.tls) this.log.info({ subject: this.tls.subject, validTo: this.tls.validTo }, 'tls certificate loaded');
@@ -128,6 +133,8 @@ export class Worker {
     if (mode === 'quick') {
       this.log.info({ reason }, 'worker exiting now');
       this.exit();
+      // exit() returns while the final metrics are sent: no drain is started meanwhile.
+      return;
     }
     if (this.drain) return;
     clearInterval(this.heartbeat);
@@ -146,9 +153,8 @@ export class Worker {
     this.drain.start();
   }
 
-  /** Leaves with the access log written out. */
+  /** Leaves with the access log written out and the last request counts sent to the master. */
   exit(): never {
-    this.accessLog.flush();
-    process.exit(0);
+    return exitReporting(this.metrics, () => this.accessLog.flush());
   }
 }
