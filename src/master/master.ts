@@ -5,6 +5,7 @@ import type { TsicornError } from '../errors.js';
 import type { WorkerMessage } from '../ipc/messages.js';
 import { stopTimings } from '../ipc/stop-timings.js';
 import type { Logger, ServerLog } from '../log/logger.js';
+import type { MasterMetrics } from '../metrics/master-metrics.js';
 import type { Listener } from './listeners.js';
 import type { ReloadTrigger } from './reload.js';
 import { ReloadFlow } from './reload-flow.js';
@@ -45,6 +46,8 @@ export interface MasterOptions {
   onConfigApplied?: (config: LoadedConfig) => void;
   /** Called once when every worker of the first generation is ready. */
   onReady?: () => void;
+  /** Prometheus, probes and StatsD (src/metrics/): told of exits, reloads and worker metrics. */
+  metrics?: MasterMetrics;
 }
 
 /**
@@ -88,6 +91,7 @@ export class Master {
       roundRobin,
     );
     if (roundRobin) this.balancer = new RoundRobinBalancer(opts.listeners, opts.config.settings.backlog, () => this.pool.ready());
+    opts.metrics?.attach({ workers: () => this.pool.all(), target: () => this.target, state: () => this.state });
   }
 
   /** The generation now serving. */
@@ -212,9 +216,11 @@ export class Master {
   private onReload(trigger: ReloadTrigger): void {
     if (this.state === 'stopping' || this.state === 'halted') return;
     const step = this.flow.request(trigger, this.state === 'running');
+    if (step.kind === 'nothing') this.opts.metrics?.reloaded(step.result);
     if (step.kind === 'queued') {
       this.log.info({ trigger: trigger.source, path: trigger.path, state: this.state }, 'reload queued until the current one ends');
     } else if (step.kind === 'live') {
+      this.opts.metrics?.reloaded('ok');
       this.scale(workerCount(step.config.settings.workers));
       if (logSettingsChanged(this.current.config, step.config)) this.applyLogSettings(step.config);
       this.flow.current = { ...this.current, config: step.config };
@@ -224,6 +230,7 @@ export class Master {
       step.listeners.then(
         ({ listeners, remove }) => this.enqueue({ type: 'rotate', next: { number, config, listeners }, remove, startedAt }),
         (err: Error) => {
+          this.opts.metrics?.reloaded('bind_failed');
           this.log.error({ error: err.message }, 'reload failed: cannot open the new listeners; keeping the running config and workers');
           this.runPendingReload();
         },
@@ -273,6 +280,7 @@ export class Master {
     const rotation = this.flow.finish();
     if (!rotation) return;
     this.state = 'running';
+    this.opts.metrics?.reloaded('ok');
     if (logSettingsChanged(previous.config, rotation.next.config)) this.applyLogSettings(rotation.next.config);
     this.opts.onConfigApplied?.(rotation.next.config);
     this.log.info(
@@ -287,6 +295,7 @@ export class Master {
     const rotation = this.flow.abandon();
     if (!rotation) return;
     this.state = 'running';
+    this.opts.metrics?.reloaded('failed_boot');
     this.scale(rotation.previousTarget);
     this.pool.abandon(this.target, rotation.next);
     this.log.error(
@@ -332,6 +341,9 @@ export class Master {
         worker.replaceReason ??= message.reason;
         this.log.info({ ...workerFields(worker), reason: message.reason, detail: message.detail }, 'worker asks to be replaced');
         break;
+      case 'metrics':
+        this.opts.metrics?.received(worker, message);
+        break;
     }
   }
 
@@ -340,6 +352,7 @@ export class Master {
     const now = Date.now();
     const facts = { ...workerFields(worker), code, signal, uptimeMs: now - worker.spawnedAt };
     const exit = this.supervision.takeExitFacts(worker, code, signal, this.settings);
+    this.opts.metrics?.workerExited(worker, exit.killedFor);
     if (worker.retireReason) {
       this.log.info({ ...facts, reason: worker.retireReason }, 'worker exited');
     } else if (this.state === 'booting') {

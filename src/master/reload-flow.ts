@@ -11,7 +11,8 @@ import type { Generation } from './worker-pool.js';
 /** What a reload comes to, for the master to carry out. */
 export type ReloadStep =
   | { kind: 'queued' }
-  | { kind: 'nothing' }
+  /** The config was invalid, or a watched file was saved unchanged. */
+  | { kind: 'nothing'; result: 'invalid_config' | 'unchanged' }
   /** Only live settings changed: apply them, no worker is replaced. */
   | { kind: 'live'; config: LoadedConfig }
   /** A rotation to generation `number`, once its listeners are bound (`listeners` settles). */
@@ -57,8 +58,9 @@ export class ReloadFlow {
       if (this.pending?.source !== 'signal') this.pending = trigger;
       return { kind: 'queued' };
     }
-    const plan = reportPlan(this.log, planReload(this.current.config, this.reloadConfig, trigger), trigger);
-    if (!plan) return { kind: 'nothing' };
+    const planned = planReload(this.current.config, this.reloadConfig, trigger);
+    const plan = reportPlan(this.log, planned, trigger);
+    if (!plan) return { kind: 'nothing', result: planned.kind === 'failed' ? 'invalid_config' : 'unchanged' };
     const config: LoadedConfig = {
       ...plan.config,
       settings: keepRunningValues(plan.config.settings, this.current.config.settings, plan.needRestart),
