@@ -26,8 +26,8 @@ export interface StatsdSink {
   /** A duration in milliseconds (StatsD's unit for timers). */
   timing(name: string, ms: number): void;
   gauge(name: string, value: number): void;
-  /** Sends what is buffered now (before an exit). */
-  flush(): void;
+  /** Sends what is buffered now; `done` once it has been handed to the socket (before an exit). */
+  flush(done?: () => void): void;
   close(): Promise<void>;
 }
 
@@ -62,7 +62,7 @@ export async function createStatsd(settings: Settings['statsd'], log: Logger): P
     increment: (name, by = 1) => client.increment(name, by),
     timing: (name, ms) => client.timing(name, ms),
     gauge: (name, value) => client.gauge(name, value),
-    flush: () => client.flush(),
+    flush: (done) => (done ? client.flush(() => done()) : client.flush()),
     close: () => new Promise((done) => client.close(() => done())),
   };
 }

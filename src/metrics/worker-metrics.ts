@@ -13,6 +13,8 @@ interface Registry {
 
 /** How often a worker sends StatsD the requests counted since the last time. */
 const STATSD_COUNTS_MS = 1000;
+/** How long an exiting worker waits for its last StatsD packet to go out. */
+const STATSD_EXIT_WAIT_MS = 200;
 
 /** StatsD names per (method, status class), made once so that a request builds no string. */
 function namesPerCell(prefix: string, metric: string): string[] {
@@ -99,10 +101,14 @@ export class WorkerMetrics {
     return this.registry ? { type: 'metrics', id: 0, final: true, metrics: this.recorder.toJSON() } : null;
   }
 
-  /** Before an exit: the counts not yet sent, and the buffered packet, go now. */
-  flushStatsd(): void {
+  get sendsStatsd(): boolean {
+    return this.statsd !== null;
+  }
+
+  /** Before an exit: the counts not yet sent, and the buffered packet, go now; `done` after. */
+  flushStatsd(done: () => void): void {
     this.sendCounts();
-    this.statsd?.flush();
+    this.statsd?.flush(done);
   }
 }
 
@@ -117,11 +123,27 @@ export function answerMetrics(metrics: WorkerMetrics | null, id: number): void {
  * recycled worker's requests stay counted), then the process exits. `beforeExit` runs last.
  */
 export function exitReporting(metrics: WorkerMetrics | null, beforeExit: () => void): never {
-  metrics?.flushStatsd();
-  const final = metrics?.final() ?? null;
-  if (!final) {
+  if (!metrics) {
     beforeExit();
     process.exit(0);
   }
-  return sendThenExit(final, 0, beforeExit);
+  let leaving = false;
+  const leave = () => {
+    if (leaving) return;
+    leaving = true;
+    const final = metrics.final();
+    if (!final) {
+      beforeExit();
+      process.exit(0);
+    }
+    sendThenExit(final, 0, beforeExit);
+  };
+  if (!metrics.sendsStatsd) leave();
+  else {
+    // A UDP send completes later: exiting at once would drop the last packet. Bounded, in case
+    // the socket never reports back.
+    setTimeout(leave, STATSD_EXIT_WAIT_MS);
+    metrics.flushStatsd(leave);
+  }
+  return undefined as never;
 }
