@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { AggregatorRegistry } from 'prom-client';
 import { CounterLedger } from '../../src/metrics/counter-ledger.js';
 import { type MetricJSON, perProcess, validMetrics } from '../../src/metrics/metric-json.js';
+import * as names from '../../src/metrics/names.js';
 import { RequestRecorder } from '../../src/metrics/request-recorder.js';
 import { statsdName } from '../../src/metrics/statsd.js';
 
@@ -148,4 +151,11 @@ test('StatsD names: prefix, the Prometheus name without tsicorn_, label values a
   assert.equal(statsdName('tsicorn', 'tsicorn_requests_total', ['GET', '2xx']), 'tsicorn.requests_total.GET.2xx');
   assert.equal(statsdName('', 'tsicorn_workers', ['ready']), 'workers.ready');
   assert.equal(statsdName('app', 'tsicorn_reloads_total', ['a.b:c|d']), 'app.reloads_total.a_b_c_d');
+});
+
+test('docs/metrics.md names every metric and every label value', () => {
+  const doc = readFileSync(fileURLToPath(new URL('../../../docs/metrics.md', import.meta.url)), 'utf8');
+  for (const name of Object.keys(names.HELP)) assert.ok(doc.includes(`\`${name}\``), name);
+  const values = [...names.METHODS, ...names.STATUS_CLASSES, ...names.WORKER_STATES, ...names.RESTART_REASONS, ...names.RELOAD_RESULTS];
+  for (const value of values) assert.ok(doc.includes(`\`${value}\``), value);
 });
