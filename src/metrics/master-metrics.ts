@@ -178,15 +178,16 @@ export class MasterMetrics {
     ];
   }
 
-  /** `statsd.*` at start and after each reload: a changed target gets a new client. */
+  /** `statsd.*` at start and after each reload: a changed target gets a new client. Never rejects. */
   async configureStatsd(settings: Settings['statsd']): Promise<void> {
     const key = JSON.stringify(settings);
     if (key === this.statsdSettings) return;
     this.statsdSettings = key;
     clearInterval(this.gauges);
     const previous = this.statsd;
-    this.statsd = await createStatsd(settings, this.log);
+    this.statsd = null;
     await previous?.close();
+    this.statsd = await createStatsd(settings, this.log);
     if (this.statsd) this.gauges = setInterval(() => this.sendGauges(), STATSD_GAUGES_MS).unref();
   }
 

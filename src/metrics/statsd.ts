@@ -7,6 +7,8 @@ import type { Logger } from '../log/logger.js';
 const PACKET_BYTES = 1400;
 /** A partly filled packet still goes out after this long. */
 const FLUSH_MS = 1000;
+/** How long closing the client may take (it flushes first). */
+const CLOSE_WAIT_MS = 1000;
 
 /**
  * The StatsD name of one of our metrics: the Prometheus name without `tsicorn_`, after the prefix,
@@ -40,29 +42,44 @@ export async function createStatsd(settings: Settings['statsd'], log: Logger): P
   if (settings.host === null) return null;
   const target = parseHostPort(settings.host, false);
   if (!target) return null;
-  const { StatsD } = await import('hot-shots');
   let failures = 0;
-  const client = new StatsD({
-    host: target.host,
-    port: target.port,
-    prefix: '',
-    maxBufferSize: PACKET_BYTES,
-    bufferFlushInterval: FLUSH_MS,
-    // A host name is looked up once a minute, not on every packet.
-    cacheDns: isIP(target.host) === 0,
-    datadog: false,
-    includeDataDogTags: false,
-    errorHandler: (err: Error) => {
-      // A StatsD that is down must not flood the log: said once, then counted.
-      if (failures++ === 0) log.warn({ host: settings.host, error: err.message }, 'statsd send failed; further failures are not logged');
-    },
-  });
+  let client: import('hot-shots').StatsD;
+  try {
+    const { StatsD } = await import('hot-shots');
+    client = new StatsD({
+      host: target.host,
+      port: target.port,
+      prefix: '',
+      maxBufferSize: PACKET_BYTES,
+      bufferFlushInterval: FLUSH_MS,
+      // A host name is looked up once a minute, not on every packet.
+      cacheDns: isIP(target.host) === 0,
+      datadog: false,
+      includeDataDogTags: false,
+      errorHandler: (err: Error) => {
+        // A StatsD that is down must not flood the log: said once.
+        if (failures++ === 0) log.warn({ host: settings.host, error: err.message }, 'statsd send failed; further failures are not logged');
+      },
+    });
+  } catch (err) {
+    // StatsD is a side channel: a client that cannot start costs the metrics, not the server.
+    log.error({ host: settings.host, error: (err as Error).message }, 'statsd client failed to start');
+    return null;
+  }
   return {
     prefix: settings.prefix,
     increment: (name, by = 1) => client.increment(name, by),
     timing: (name, ms) => client.timing(name, ms),
     gauge: (name, value) => client.gauge(name, value),
     flush: (done) => (done ? client.flush(() => done()) : client.flush()),
-    close: () => new Promise((done) => client.close(() => done())),
+    // Bounded: a stop must not wait on a socket that never reports back.
+    close: () =>
+      new Promise((done) => {
+        const timer = setTimeout(done, CLOSE_WAIT_MS);
+        client.close(() => {
+          clearTimeout(timer);
+          done();
+        });
+      }),
   };
 }
