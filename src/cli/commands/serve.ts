@@ -148,7 +148,7 @@ function movePidfile(from: string | null, to: string | null, log: Logger): strin
 
 /**
  * The master's metrics listener when `metrics.bind` is set. prom-client is imported only then: it
- * costs ~100 ms to load, which a server without metrics (and every CLI command) should not pay.
+ * takes tens of milliseconds to load, which a server without metrics should not pay.
  */
 async function startMetricsServer(
   settings: Settings['metrics'],
