@@ -76,6 +76,7 @@ const contenders = [
       return c;
     },
   },
+  { name: 'tsicorn + metrics', start: (port) => tsicorn(port, { metrics: { bind: '127.0.0.1:0' } }) },
 ].filter((c) => !args.only || c.name.includes(args.only));
 
 function node(argv, env) {
@@ -171,6 +172,7 @@ const lines = [
 ];
 const accessOn = rows.find((r) => r.name === 'tsicorn + access log');
 const accessOff = rows.find((r) => r.name === 'tsicorn');
+const metricsOn = rows.find((r) => r.name === 'tsicorn + metrics');
 const summary = [
   `wrk -t2 -c${CONNECTIONS} -d${DURATION}s, ${ROUNDS} rounds alternating, medians; ${WORKERS} workers; node ${process.version}; ${new Date().toISOString()}`,
   '',
@@ -178,6 +180,9 @@ const summary = [
   '',
   accessOn && accessOff
     ? `access log (combined, to a file) ÷ off: keep-alive ${(accessOn.ka / accessOff.ka).toFixed(3)}, close ${(accessOn.close / accessOff.close).toFixed(3)}`
+    : '',
+  metricsOn && accessOff
+    ? `metrics.bind on ÷ off: keep-alive ${(metricsOn.ka / accessOff.ka).toFixed(3)}, close ${(metricsOn.close / accessOff.close).toFixed(3)}`
     : '',
 ].join('\n');
 console.log(summary);

@@ -1,4 +1,5 @@
 import { AccessFormatError, compileAccessFormat } from '../log/access-format.js';
+import { parseBindAddress } from './bind-address.js';
 import type { ConfigIssue, Origin } from './issue.js';
 import type { Settings } from './settings.js';
 
@@ -56,5 +57,14 @@ export function findConflicts(s: Settings, originOf: (pointer: string) => Origin
     if (seen.has(address)) error(`/bind/${i}`, `bind[${i}]`, `${JSON.stringify(address)} is listed twice`);
     seen.add(address);
   });
+  // Port 0 is a fresh ephemeral port for each listener: the same text is not the same address.
+  const metricsBind = s.metrics.bind === null ? null : parseBindAddress(s.metrics.bind);
+  if (s.metrics.bind !== null && seen.has(s.metrics.bind) && !(metricsBind?.kind === 'tcp' && metricsBind.port === 0))
+    error(
+      '/metrics/bind',
+      'metrics.bind',
+      `${JSON.stringify(s.metrics.bind)} is also in bind`,
+      'the metrics listener belongs to the master, apart from the app: give it its own address, e.g. 127.0.0.1:9100',
+    );
   return issues;
 }

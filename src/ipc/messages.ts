@@ -39,6 +39,8 @@ export type MasterMessage =
   | { type: 'configure-log'; log: Settings['log'] }
   /** balance: round-robin: an accepted connection for listener N comes with this message. */
   | { type: 'connection'; listener: number }
+  /** A scrape of the master's metrics endpoint: answer with a `metrics` message carrying this id. */
+  | { type: 'metrics-request'; id: number }
   /**
    * Retire: `graceful` drains within `gracefulMs` (graceful_timeout as the master has it now),
    * closing a keep-alive socket once idle for `idleGraceMs`; `quick` exits at once.
@@ -56,7 +58,12 @@ export type WorkerMessage =
    */
   | { type: 'heartbeat'; requests: number; inflight: number; rss: number; cpuMs: number; oldest?: string }
   /** The worker asks to be replaced (it keeps serving until told to stop). */
-  | { type: 'retire'; reason: RetireReason; detail?: string };
+  | { type: 'retire'; reason: RetireReason; detail?: string }
+  /**
+   * The worker's metrics (prom-client's `getMetricsAsJSON()` form, src/metrics/metric-json.ts), in
+   * answer to `metrics-request` `id`; `final`: its last request counts, sent as it exits.
+   */
+  | { type: 'metrics'; id: number; final?: boolean; metrics: unknown[] };
 
 export type RetireReason = 'max_requests' | 'uncaught_exception';
 
@@ -72,6 +79,7 @@ export function isMasterMessage(value: unknown): value is MasterMessage {
       (value.mode === 'graceful' || value.mode === 'quick') && typeof value.gracefulMs === 'number' && typeof value.idleGraceMs === 'number'
     );
   if (value.type === 'connection') return typeof value.listener === 'number';
+  if (value.type === 'metrics-request') return typeof value.id === 'number';
   if (value.type === 'reopen-logs' || value.type === 'reload-tls') return true;
   if (value.type === 'configure-log') return isObject(value.log);
   return false;
@@ -93,6 +101,9 @@ export function isWorkerMessage(value: unknown): value is WorkerMessage {
       );
     case 'retire':
       return value.reason === 'max_requests' || value.reason === 'uncaught_exception';
+    case 'metrics':
+      // Each entry is checked where it is used (src/metrics/metric-json.ts): one bad entry drops alone.
+      return typeof value.id === 'number' && Array.isArray(value.metrics);
     default:
       return false;
   }

@@ -7,6 +7,7 @@ import type { Hooks } from '../hooks/hooks.js';
 import type { WorkerMessage } from '../ipc/messages.js';
 import { stopTimings } from '../ipc/stop-timings.js';
 import type { Logger, ServerLog } from '../log/logger.js';
+import type { MasterMetrics } from '../metrics/master-metrics.js';
 import { buildStatus, runControlCommand } from './control-commands.js';
 import { ExitHistory } from './exit-history.js';
 import type { Listener } from './listeners.js';
@@ -52,6 +53,8 @@ export interface MasterOptions {
   onReady?: () => void;
   /** The user's hooks module (`hooks:`), replaced when a reload brings a new one. */
   hooks: Hooks;
+  /** Prometheus, probes and StatsD (src/metrics/): told of exits, reloads and worker metrics. */
+  metrics?: MasterMetrics;
 }
 
 /**
@@ -99,6 +102,7 @@ export class Master {
       roundRobin,
     );
     if (roundRobin) this.balancer = new RoundRobinBalancer(opts.listeners, opts.config.settings.backlog, () => this.pool.ready());
+    opts.metrics?.attach({ workers: () => this.pool.all(), target: () => this.target, state: () => this.state });
   }
 
   /** The hooks in use: a reload that changes the module swaps them (src/cli/commands/serve.ts). */
@@ -285,6 +289,7 @@ export class Master {
       return;
     }
     if (step.kind === 'invalid') {
+      this.opts.metrics?.reloaded('invalid_config');
       this.flow.settle({
         ok: false,
         message: 'reload refused: the config is invalid; the running config and workers stay',
@@ -293,11 +298,13 @@ export class Master {
       return;
     }
     if (step.kind === 'unchanged') {
+      this.opts.metrics?.reloaded('unchanged');
       this.flow.settle({ ok: true, message: 'the config is unchanged; nothing to do' });
       return;
     }
     this.hooks.call('on_reload', this.hookServer());
     if (step.kind === 'live') {
+      this.opts.metrics?.reloaded('ok');
       this.scale(workerCount(step.config.settings.workers));
       if (logSettingsChanged(this.current.config, step.config)) this.applyLogSettings(step.config);
       this.flow.current = { ...this.current, config: step.config };
@@ -308,6 +315,7 @@ export class Master {
       step.listeners.then(
         ({ listeners, remove }) => this.enqueue({ type: 'rotate', next: { number, config, listeners }, remove, startedAt }),
         (err: Error) => {
+          this.opts.metrics?.reloaded('bind_failed');
           this.log.error({ error: err.message }, 'reload failed: cannot open the new listeners; keeping the running config and workers');
           this.flow.settle({ ok: false, message: `reload failed: cannot open the new listeners: ${err.message}` });
           this.runPendingReload();
@@ -358,6 +366,7 @@ export class Master {
     const rotation = this.flow.finish();
     if (!rotation) return;
     this.state = 'running';
+    this.opts.metrics?.reloaded('ok');
     if (logSettingsChanged(previous.config, rotation.next.config)) this.applyLogSettings(rotation.next.config);
     this.opts.onConfigApplied?.(rotation.next.config);
     const durationMs = Date.now() - rotation.startedAt;
@@ -371,6 +380,7 @@ export class Master {
     const rotation = this.flow.abandon();
     if (!rotation) return;
     this.state = 'running';
+    this.opts.metrics?.reloaded('failed_boot');
     this.scale(rotation.previousTarget);
     this.pool.abandon(this.target, rotation.next);
     this.log.error(
@@ -424,6 +434,9 @@ export class Master {
         worker.replaceReason ??= message.reason;
         this.log.info({ ...workerFields(worker), reason: message.reason, detail: message.detail }, 'worker asks to be replaced');
         break;
+      case 'metrics':
+        this.opts.metrics?.received(worker, message);
+        break;
     }
   }
 
@@ -434,6 +447,7 @@ export class Master {
     this.hooks.call('worker_exit', this.hookServer(), { id: worker.id, pid: worker.pid, generation: worker.generation, code, signal });
     const exit = this.supervision.takeExitFacts(worker, code, signal, this.settings);
     this.exits.record(worker.pid, worker.generation, worker.retireReason ?? exit.killedFor ?? 'exit');
+    this.opts.metrics?.workerExited(worker, exit.killedFor);
     if (worker.retireReason) {
       this.log.info({ ...facts, reason: worker.retireReason }, 'worker exited');
     } else if (this.state === 'booting') {

@@ -13,6 +13,7 @@ import { isMasterMessage } from '../ipc/messages.js';
 import { sendThenExit } from '../ipc/worker-channel.js';
 import { AccessLog } from '../log/access-log.js';
 import { createServerLog } from '../log/logger.js';
+import { answerMetrics } from '../metrics/worker-metrics.js';
 import { type LoadedApp, loadApp } from './app-loader.js';
 import { dropPrivileges } from './privileges.js';
 import { ListenError } from './servers.js';
@@ -74,6 +75,7 @@ async function main(): Promise<void> {
     else if (message.type === 'connection' && handle instanceof Socket) worker?.accept(message.listener, handle);
     else if (message.type === 'reopen-logs') reopenLogs();
     else if (message.type === 'reload-tls') worker?.reloadTls();
+    else if (message.type === 'metrics-request') answerMetrics(worker?.metrics ?? null, message.id);
     else if (message.type === 'configure-log') {
       void serverLog.configure(message.log, baseDir).then(() => accessLog.configure(message.log, baseDir));
     }

@@ -63,6 +63,8 @@ export interface PipelineOptions {
   limits: RequestLimits;
   /** The user's pre_request / post_request hooks, or null when it has neither. */
   requestHooks: RequestHooks | null;
+  /** Request metrics (src/metrics/worker-metrics.ts); null when Prometheus and StatsD are off. */
+  metrics?: { record(method: string | undefined, status: number, ms: number): void } | null;
 }
 
 export interface RequestHooks {
@@ -125,6 +127,7 @@ export function requestPipeline(opts: PipelineOptions): RequestListener {
       counters.inflight--;
       counters.open.delete(res);
       if (socket) tracker.requestEnded(socket);
+      opts.metrics?.record(req.method, loggedStatus(res), performance.now() - started);
       if (accessLog.enabled) {
         accessLog.write({
           req,

@@ -7,6 +7,7 @@ import { sendToMaster } from '../ipc/worker-channel.js';
 import type { AccessLog } from '../log/access-log.js';
 import { logClientErrors } from '../log/client-errors.js';
 import type { ServerLog } from '../log/logger.js';
+import { exitReporting, WorkerMetrics } from '../metrics/worker-metrics.js';
 import type { LoadedApp, UpgradeHandler } from './app-loader.js';
 import { ConnectionTracker } from './connections.js';
 import { Drain } from './drain.js';
@@ -38,6 +39,8 @@ export class Worker {
   private tls: TlsMaterial | null = null;
   private readonly sessions: Http2Sessions;
   private readonly upgrades: UpgradedSockets;
+  /** Prometheus and StatsD (src/metrics/); null when both are off. */
+  metrics: WorkerMetrics | null = null;
 
   constructor(
     private readonly boot: Boot,
@@ -62,6 +65,7 @@ export class Worker {
     const { settings, baseDir, listeners } = this.boot;
     const proxyRules = new ProxyRules(settings.proxy);
     const requestIdHeader = settings.log.request_id_header.toLowerCase();
+    this.metrics = await WorkerMetrics.create(settings, this.boot.id, () => this.counters.inflight, this.log);
     const listener = requestPipeline({
       listener: appListener(app, this.log),
       tracker: this.tracker,
@@ -75,6 +79,7 @@ export class Worker {
       proxyRules,
       limits: new RequestLimits(settings),
       requestHooks: requestHooks(this.hooks, this.hookWorker),
+      metrics: this.metrics,
     });
     this.tls = loadTlsMaterial(settings.tls, baseDir);
     if (this.tls) this.log.info({ subject: this.tls.subject, validTo: this.tls.validTo }, 'tls certificate loaded');
@@ -159,6 +164,8 @@ export class Worker {
     if (mode === 'quick') {
       this.log.info({ reason }, 'worker exiting now');
       this.exit();
+      // exit() returns while the final metrics are sent: no drain is started meanwhile.
+      return;
     }
     if (this.drain) return;
     clearInterval(this.heartbeat);
@@ -179,10 +186,9 @@ export class Worker {
     this.drain.start();
   }
 
-  /** Leaves with the access log written out. */
+  /** Leaves with the access log written out and the last request counts sent to the master. */
   exit(): never {
-    this.accessLog.flush();
-    process.exit(0);
+    return exitReporting(this.metrics, () => this.accessLog.flush());
   }
 }
 

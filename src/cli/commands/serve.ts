@@ -2,6 +2,7 @@ import { closeSync, existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Override } from '../../config/layers.js';
 import { loadConfig } from '../../config/load.js';
+import type { Settings } from '../../config/settings.js';
 import { controlSocketPath } from '../../control/socket-path.js';
 import { TsicornError } from '../../errors.js';
 import { Hooks } from '../../hooks/hooks.js';
@@ -15,6 +16,8 @@ import { systemdListenFds } from '../../master/socket-activation.js';
 import { chownUnixSockets } from '../../master/socket-owner.js';
 import { notifyPredecessor, takeInheritedFds } from '../../master/upgrade.js';
 import { ReloadWatcher, type WatchKind } from '../../master/watcher.js';
+import { MasterMetrics } from '../../metrics/master-metrics.js';
+import type { MetricsServer } from '../../metrics/metrics-server.js';
 
 function closeQuietly(fd: number): void {
   try {
@@ -94,7 +97,11 @@ export async function serve(opts: ServeOptions): Promise<number> {
   let watcher: ReloadWatcher | null = null;
   let master: Master | null = null;
   let control: ControlServer | null = null;
+  const metrics = new MasterMetrics(log);
+  let metricsServer: MetricsServer | null = null;
   try {
+    metricsServer = await startMetricsServer(settings.metrics, metrics, log, handover.predecessor !== null);
+    await metrics.configureStatsd(settings.statsd);
     if (pidfile) writePidfile(pidfile, handover.predecessor);
     const running = new Master({
       config: outcome.config,
@@ -103,6 +110,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
       reloadConfig: () => loadConfig({ file, flags }),
       bindFixed: activated.length > 0,
       hooks,
+      metrics,
       onReady: () => {
         if (handover.predecessor !== null) notifyPredecessor();
       },
@@ -118,6 +126,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
             (err: Error) => log.error({ error: err.message }, 'cannot load the new hooks module; keeping the old hooks'),
           );
         }
+        void metrics.configureStatsd(config.settings.statsd);
         const same = (c: typeof config) => JSON.stringify([c.settings.reload, c.settings.tls, c.settings.hooks]);
         if (same(config) === same(watched)) return;
         watched = config;
@@ -145,6 +154,8 @@ export async function serve(opts: ServeOptions): Promise<number> {
     return 0;
   } finally {
     await watcher?.close();
+    await metricsServer?.close();
+    await metrics.close();
     control?.close(!master?.handedOver);
     // The master closes (or, after USR2, releases) its listeners when it halts.
     if (!master) for (const listener of listeners) listener.close();
@@ -165,4 +176,20 @@ function movePidfile(from: string | null, to: string | null, log: Logger): strin
   if (from) removePidfile(from);
   log.info({ from, to }, 'pidfile moved');
   return to;
+}
+
+/**
+ * The master's metrics listener when `metrics.bind` is set. prom-client is imported only then: it
+ * takes tens of milliseconds to load, which a server without metrics should not pay.
+ */
+async function startMetricsServer(
+  settings: Settings['metrics'],
+  metrics: MasterMetrics,
+  log: Logger,
+  successor: boolean,
+): Promise<MetricsServer | null> {
+  const { bind } = settings;
+  if (bind === null) return null;
+  const { MetricsServer } = await import('../../metrics/metrics-server.js');
+  return MetricsServer.start({ settings: { ...settings, bind }, metrics, log, successor });
 }
