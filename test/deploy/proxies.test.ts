@@ -140,38 +140,34 @@ async function reloadsUnderLoad(server: RunningServer, port: number): Promise<vo
   assert.ok(result.total > 0);
 }
 
-test(
-  'nginx (deploy/nginx/tsicorn.conf) in front of tsicorn: forwarded client address, reloads with no failed request',
-  opts,
-  async (t) => {
-    if (!existsSync(NGINX)) {
-      t.skip(`${NGINX} is not installed (Debian package nginx)`);
-      return;
-    }
-    const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP) } });
-    const backend = Number(new URL(server.url()).port);
-    const port = await freePort();
-    const dir = tempDir(t, {});
-    let site = readFileSync(join(ROOT, 'deploy', 'nginx', 'tsicorn.conf'), 'utf8');
-    site = replaceOnce(site, 'server 127.0.0.1:8000;', `server 127.0.0.1:${backend};`);
-    site = replaceOnce(site, 'listen 80;', `listen 127.0.0.1:${port};`);
-    writeFileSync(join(dir, 'tsicorn.conf'), site);
-    const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((k) => `${k}_temp_path ${dir};`).join(' ');
-    writeFileSync(
-      join(dir, 'nginx.conf'),
-      `pid ${dir}/nginx.pid;\nerror_log ${dir}/error.log;\nworker_processes 1;\nevents {}\nhttp {\n  access_log off;\n  ${temp}\n  include ${dir}/tsicorn.conf;\n}\n`,
-    );
-    const args = ['-p', dir, '-e', join(dir, 'error.log'), '-c', join(dir, 'nginx.conf')];
-    const check = spawnSync(NGINX, ['-t', ...args], { encoding: 'utf8', timeout: 10_000 });
-    assert.equal(check.status, 0, check.stderr);
-    const nginx = startProxy(t, NGINX, [...args, '-g', 'daemon off;']);
-    await listening(port, nginx.proc, () => nginx.output() + readFileSync(join(dir, 'error.log'), 'utf8'));
+test('nginx (deploy/nginx/tsicorn.conf) in front of tsicorn: forwarded client address, reloads with no failed request', opts, async (t) => {
+  if (!existsSync(NGINX)) {
+    t.skip(`${NGINX} is not installed (Debian package nginx)`);
+    return;
+  }
+  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP) } });
+  const backend = Number(new URL(server.url()).port);
+  const port = await freePort();
+  const dir = tempDir(t, {});
+  let site = readFileSync(join(ROOT, 'deploy', 'nginx', 'tsicorn.conf'), 'utf8');
+  site = replaceOnce(site, 'server 127.0.0.1:8000;', `server 127.0.0.1:${backend};`);
+  site = replaceOnce(site, 'listen 80;', `listen 127.0.0.1:${port};`);
+  writeFileSync(join(dir, 'tsicorn.conf'), site);
+  const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((k) => `${k}_temp_path ${dir};`).join(' ');
+  writeFileSync(
+    join(dir, 'nginx.conf'),
+    `pid ${dir}/nginx.pid;\nerror_log ${dir}/error.log;\nworker_processes 1;\nevents {}\nhttp {\n  access_log off;\n  ${temp}\n  include ${dir}/tsicorn.conf;\n}\n`,
+  );
+  const args = ['-p', dir, '-e', join(dir, 'error.log'), '-c', join(dir, 'nginx.conf')];
+  const check = spawnSync(NGINX, ['-t', ...args], { encoding: 'utf8', timeout: 10_000 });
+  assert.equal(check.status, 0, check.stderr);
+  const nginx = startProxy(t, NGINX, [...args, '-g', 'daemon off;']);
+  await listening(port, nginx.proc, () => nginx.output() + readFileSync(join(dir, 'error.log'), 'utf8'));
 
-    await assertForwarded(port);
-    await reloadsUnderLoad(server, port);
-    assert.doesNotMatch(readFileSync(join(dir, 'error.log'), 'utf8'), /\[error\]/, 'nginx logged no upstream error');
-  },
-);
+  await assertForwarded(port);
+  await reloadsUnderLoad(server, port);
+  assert.doesNotMatch(readFileSync(join(dir, 'error.log'), 'utf8'), /\[error\]/, 'nginx logged no upstream error');
+});
 
 test(
   'HAProxy (deploy/haproxy/haproxy.cfg, HTTP mode) in front of tsicorn: health check on /-/ready, forwarded client address, reloads with no failed request',
