@@ -33,6 +33,7 @@ export const ERROR_CODES = {
     exit: 4,
     summary: 'At start-up the app could not be imported or has no usable interface; its error and stack are logged.',
   },
+  TSI_ERR_HOOKS: { exit: 1, summary: 'At start-up the `hooks` module could not be imported; its error is shown.' },
   TSI_ERR_APP_PROBE: { exit: 1, summary: '`check-config --app`: the app could not be imported or has no usable interface.' },
 } as const;
 

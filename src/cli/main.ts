@@ -61,22 +61,77 @@ function buildProgram(): Command {
     process.exitCode = printConfig({ file: configFile(file, opts), json: opts.json, flags: printFlags(opts) });
   });
 
+  const withConfig = (name: string, description: string) =>
+    program
+      .command(name)
+      .description(description)
+      .argument('[file]', 'config file the server runs with (default ./server.yaml)')
+      .option('-c, --config <file>', 'config file (default ./server.yaml)');
+
+  const status = withConfig(
+    'status',
+    "Show the running server: master, generation, every worker's pid, state, requests, memory, CPU",
+  ).option('--json', 'print JSON', false);
+  status.option('--wait <seconds>', 'wait until the server is serving with every worker ready (for systemd ExecStartPost=)');
+  const statusFlags = addSettingFlags(status);
+  status.action(async (file: string | undefined, opts) => {
+    const control = await import('./commands/control.js');
+    const waitSeconds = opts.wait === undefined ? undefined : Number(opts.wait);
+    if (waitSeconds !== undefined && !(waitSeconds > 0))
+      throw new TsicornError('TSI_ERR_USAGE', `--wait: expected seconds, got ${opts.wait}`);
+    process.exitCode = await control.status({
+      file: configFile(file, opts),
+      flags: statusFlags(opts),
+      json: opts.json,
+      ...(waitSeconds === undefined ? {} : { waitSeconds }),
+    });
+  });
+
+  const scale = program
+    .command('scale')
+    .description('Change the number of workers: N, +N or -N')
+    .argument('<count>', 'N, +N or -N')
+    .argument('[file]', 'config file the server runs with (default ./server.yaml)')
+    .option('-c, --config <file>', 'config file (default ./server.yaml)')
+    // `scale -1` is a count, not a flag: unknown options are left as arguments (and checked as a count).
+    .allowUnknownOption();
+  const scaleFlags = addSettingFlags(scale);
+  scale.action(async (count: string, file: string | undefined, opts) => {
+    const control = await import('./commands/control.js');
+    process.exitCode = await control.scale({ file: configFile(file, opts), flags: scaleFlags(opts), json: false, count });
+  });
+
   for (const [name, signal, description] of [
-    ['reload', 'SIGHUP', 'Reload the running server: re-read the config and replace every worker, with zero downtime'],
-    ['upgrade', 'SIGUSR2', 'Start a new master (new tsicorn or Node binary) on the same sockets; the old one leaves once it is ready'],
+    ['reload', 'SIGHUP', 'Reload: re-read the config and replace every worker with zero downtime; waits for the outcome'],
+    ['stop', 'SIGTERM', 'Stop gracefully (in-flight requests finish); waits until the server has exited'],
     ['reopen-logs', 'SIGUSR1', 'Make the master and every worker reopen their log files (for logrotate)'],
   ] as const) {
-    const command = program
-      .command(name)
-      .description(`${description} (finds the master through the config's pidfile)`)
-      .argument('[file]', 'config file the server runs with')
-      .option('-c, --config <file>', 'config file (default ./server.yaml)');
+    const command = withConfig(name, `${description} (control socket, else pidfile + ${signal})`);
+    if (name === 'stop') command.option('--quick', 'stop at once, without waiting for in-flight requests (SIGINT)', false);
     const readFlags = addSettingFlags(command);
     command.action(async (file: string | undefined, opts) => {
-      const { signalMaster } = await import('./commands/signal-master.js');
-      process.exitCode = signalMaster({ file: configFile(file, opts), flags: readFlags(opts), signal, action: name });
+      const control = await import('./commands/control.js');
+      const quick = name === 'stop' && opts.quick === true;
+      const request = name === 'stop' ? { command: 'stop' as const, quick } : { command: name };
+      process.exitCode = await control.viaSocketOrSignal({
+        file: configFile(file, opts),
+        flags: readFlags(opts),
+        json: false,
+        request,
+        signal: quick ? 'SIGINT' : signal,
+      });
     });
   }
+
+  const upgrade = withConfig(
+    'upgrade',
+    "Start a new master (new tsicorn or Node binary) on the same sockets; the old one leaves once it is ready (finds the master through the config's pidfile)",
+  );
+  const upgradeFlags = addSettingFlags(upgrade);
+  upgrade.action(async (file: string | undefined, opts) => {
+    const { signalMaster } = await import('./commands/signal-master.js');
+    process.exitCode = signalMaster({ file: configFile(file, opts), flags: upgradeFlags(opts), signal: 'SIGUSR2', action: 'upgrade' });
+  });
 
   program
     .command('schema')

@@ -83,7 +83,7 @@ export interface SchemaResolvedConfig {
    */
   max_requests_jitter: number;
   /**
-   * Recycle a worker whose resident memory (RSS) is above this size: bytes, or a size such as `512MiB` or `1G` (null = no limit).
+   * Recycle a worker whose resident memory (RSS) is above this size, through a graceful replacement: bytes, or a size such as `512MiB`, `300M` or `1G`, every unit binary (null = no limit).
    */
   max_memory: null | number | string;
   /**
@@ -217,7 +217,7 @@ export interface SchemaResolvedConfig {
     ignore: string[];
   };
   /**
-   * Module exporting server hooks (`on_starting`, `when_ready`, `pre_fork`, `post_fork`, `worker_exit`, `on_exit`, ...), relative to the config file.
+   * Module exporting server hooks, relative to the config file: in the master `on_starting`, `when_ready`, `on_reload`, `pre_fork`, `worker_exit`, `nworkers_changed`, `on_exit`; in each worker `post_fork`, `post_worker_init`, `pre_request`, `post_request`. A hook that throws is logged; a change to the file reloads.
    */
   hooks: string | null;
   /**

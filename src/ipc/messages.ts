@@ -50,8 +50,11 @@ export type WorkerMessage =
   /** The app failed to load; the worker exits right after. */
   /** `listenError`: the listener could not listen (EADDRINUSE, EACCES): a bind problem, not the app's. */
   | { type: 'boot-failed'; message: string; stack?: string; listenError?: { address: string; code: string } }
-  /** `oldest`: the longest-running request in flight (`GET /path`), for the timeout log. */
-  | { type: 'heartbeat'; requests: number; inflight: number; oldest?: string }
+  /**
+   * `oldest`: the longest-running request in flight (`GET /path`), for the timeout log; `rss`
+   * (bytes) and `cpuMs` (user + system) for `tsicorn status` and max_memory.
+   */
+  | { type: 'heartbeat'; requests: number; inflight: number; rss: number; cpuMs: number; oldest?: string }
   /** The worker asks to be replaced (it keeps serving until told to stop). */
   | { type: 'retire'; reason: RetireReason; detail?: string };
 
@@ -82,7 +85,12 @@ export function isWorkerMessage(value: unknown): value is WorkerMessage {
     case 'boot-failed':
       return typeof value.message === 'string';
     case 'heartbeat':
-      return typeof value.requests === 'number' && typeof value.inflight === 'number';
+      return (
+        typeof value.requests === 'number' &&
+        typeof value.inflight === 'number' &&
+        typeof value.rss === 'number' &&
+        typeof value.cpuMs === 'number'
+      );
     case 'retire':
       return value.reason === 'max_requests' || value.reason === 'uncaught_exception';
     default:

@@ -1,13 +1,17 @@
 import { availableParallelism } from 'node:os';
 import type { LoadedConfig, LoadOutcome } from '../config/load.js';
 import type { Settings } from '../config/settings.js';
+import type { ControlReply, ControlRequest, ServerStatus } from '../control/protocol.js';
 import type { TsicornError } from '../errors.js';
+import type { Hooks } from '../hooks/hooks.js';
 import type { WorkerMessage } from '../ipc/messages.js';
 import { stopTimings } from '../ipc/stop-timings.js';
 import type { Logger, ServerLog } from '../log/logger.js';
+import { buildStatus, runControlCommand } from './control-commands.js';
+import { ExitHistory } from './exit-history.js';
 import type { Listener } from './listeners.js';
 import type { ReloadTrigger } from './reload.js';
-import { ReloadFlow } from './reload-flow.js';
+import { ReloadFlow, type ReloadWaiter } from './reload-flow.js';
 import { logSettingsChanged } from './rotation.js';
 import { RoundRobinBalancer } from './round-robin.js';
 import type { SignalInbox } from './signals.js';
@@ -23,6 +27,7 @@ type MasterEvent =
   | { type: 'reload'; trigger: ReloadTrigger }
   | { type: 'rotate'; next: Generation; remove: Listener[]; startedAt: number }
   | { type: 'successor'; pid: number; ready: boolean; why?: string }
+  | { type: 'control'; request: ControlRequest; reply: (answer: ControlReply, end?: boolean) => void }
   | { type: 'tick' };
 
 export type MasterState = 'booting' | 'running' | 'rotating' | 'stopping' | 'halted';
@@ -45,6 +50,8 @@ export interface MasterOptions {
   onConfigApplied?: (config: LoadedConfig) => void;
   /** Called once when every worker of the first generation is ready. */
   onReady?: () => void;
+  /** The user's hooks module (`hooks:`), replaced when a reload brings a new one. */
+  hooks: Hooks;
 }
 
 /**
@@ -71,9 +78,12 @@ export class Master {
   /** Wake-ups for when a new worker will have stayed up min_uptime (sooner than the next tick). */
   private readonly wakeups = new Set<NodeJS.Timeout>();
   private listenersClosed = false;
+  private readonly startedAt = Date.now();
+  private readonly exits = new ExitHistory();
 
   constructor(private readonly opts: MasterOptions) {
     this.log = opts.serverLog.logger;
+    this.hooks = opts.hooks;
     this.supervision = new Supervision(this.log);
     const roundRobin = opts.config.settings.balance === 'round-robin';
     const fixed = opts.bindFixed ? 'socket activation' : roundRobin ? 'balance: round-robin' : null;
@@ -83,11 +93,27 @@ export class Master {
       {
         message: (worker, message) => this.enqueue({ type: 'worker-message', worker, message }),
         exit: (worker, code, signal) => this.enqueue({ type: 'worker-exit', worker, code, signal }),
+        beforeSpawn: (id, generation) => this.hooks.call('pre_fork', this.hookServer(), { id, pid: 0, generation }),
       },
       this.log,
       roundRobin,
     );
     if (roundRobin) this.balancer = new RoundRobinBalancer(opts.listeners, opts.config.settings.backlog, () => this.pool.ready());
+  }
+
+  /** The hooks in use: a reload that changes the module swaps them (src/cli/commands/serve.ts). */
+  hooks: Hooks;
+
+  /** What a hook sees of the master (Gunicorn passes its Arbiter): facts and a logger, read-only. */
+  private hookServer() {
+    return {
+      pid: process.pid,
+      app: this.settings.app,
+      workers: this.target,
+      generation: this.current.number,
+      settings: this.settings,
+      log: this.log,
+    };
   }
 
   /** The generation now serving. */
@@ -115,6 +141,16 @@ export class Master {
   /** For the file watcher and the control socket: ask for a reload through the queue. */
   requestReload(trigger: ReloadTrigger): void {
     this.enqueue({ type: 'reload', trigger });
+  }
+
+  /** A control socket command (src/master/control-server.ts), through the queue like everything else. */
+  control(request: ControlRequest, reply: (answer: ControlReply, end?: boolean) => void): void {
+    this.enqueue({ type: 'control', request, reply });
+  }
+
+  /** True once a successor master took over the listeners (USR2). */
+  get handedOver(): boolean {
+    return this.succession.handedOver;
   }
 
   /** The watcher saw a TLS file change: every worker checks and swaps its certificate. */
@@ -163,6 +199,18 @@ export class Master {
           this.stop('graceful');
         }
         break;
+      case 'control':
+        runControlCommand(event.request, event.reply, {
+          state: this.state,
+          target: this.target,
+          workers: this.pool.size,
+          status: () => this.status(),
+          reload: (waiter) => this.onReload({ source: 'control' }, waiter),
+          reopenLogs: () => this.reopenLogs(),
+          scale: (to) => this.scale(to),
+          stop: (mode) => this.stop(mode),
+        });
+        break;
       case 'tick':
         this.onTick();
         break;
@@ -183,6 +231,9 @@ export class Master {
       case 'SIGHUP':
         this.onReload({ source: 'signal' });
         break;
+      case 'SIGUSR1':
+        this.reopenLogs();
+        break;
       case 'SIGTTIN':
         this.scale(this.target + 1);
         break;
@@ -192,39 +243,73 @@ export class Master {
       case 'SIGUSR2':
         this.upgrade();
         break;
-      case 'SIGUSR1':
-        // logrotate's postrotate: every process reopens its own files.
-        this.opts.serverLog.reopen();
-        this.pool.broadcast({ type: 'reopen-logs' });
-        this.log.info({ workers: this.pool.size }, 'log files reopened');
-        break;
       default:
         this.log.info({ signal }, 'signal ignored');
     }
   }
 
+  /** logrotate's postrotate (USR1, `tsicorn reopen-logs`): every process reopens its own files. */
+  private reopenLogs(): void {
+    this.opts.serverLog.reopen();
+    this.pool.broadcast({ type: 'reopen-logs' });
+    this.log.info({ workers: this.pool.size }, 'log files reopened');
+  }
+
+  private status(): ServerStatus {
+    return buildStatus({
+      state: this.state,
+      startedAt: this.startedAt,
+      current: this.current,
+      target: this.target,
+      workers: this.pool.all(),
+      exits: this.exits,
+    });
+  }
+
   private scale(to: number): void {
     if ((this.state !== 'running' && this.state !== 'rotating') || to < 1 || to === this.target) return;
     this.log.info({ from: this.target, to }, 'worker count changed');
+    const from = this.target;
     this.target = to;
+    this.hooks.call('nworkers_changed', this.hookServer(), to, from);
   }
 
-  private onReload(trigger: ReloadTrigger): void {
-    if (this.state === 'stopping' || this.state === 'halted') return;
-    const step = this.flow.request(trigger, this.state === 'running');
+  private onReload(trigger: ReloadTrigger, waiter?: ReloadWaiter): void {
+    if (this.state === 'stopping' || this.state === 'halted') {
+      waiter?.({ ok: false, message: 'the server is stopping; no reload' });
+      return;
+    }
+    const step = this.flow.request(trigger, this.state === 'running', waiter);
     if (step.kind === 'queued') {
       this.log.info({ trigger: trigger.source, path: trigger.path, state: this.state }, 'reload queued until the current one ends');
-    } else if (step.kind === 'live') {
+      return;
+    }
+    if (step.kind === 'invalid') {
+      this.flow.settle({
+        ok: false,
+        message: 'reload refused: the config is invalid; the running config and workers stay',
+        details: step.errors,
+      });
+      return;
+    }
+    if (step.kind === 'unchanged') {
+      this.flow.settle({ ok: true, message: 'the config is unchanged; nothing to do' });
+      return;
+    }
+    this.hooks.call('on_reload', this.hookServer());
+    if (step.kind === 'live') {
       this.scale(workerCount(step.config.settings.workers));
       if (logSettingsChanged(this.current.config, step.config)) this.applyLogSettings(step.config);
       this.flow.current = { ...this.current, config: step.config };
       this.opts.onConfigApplied?.(step.config);
-    } else if (step.kind === 'rotate') {
+      this.flow.settle({ ok: true, message: 'reloaded: applied without replacing workers' });
+    } else {
       const { number, config, startedAt } = step;
       step.listeners.then(
         ({ listeners, remove }) => this.enqueue({ type: 'rotate', next: { number, config, listeners }, remove, startedAt }),
         (err: Error) => {
           this.log.error({ error: err.message }, 'reload failed: cannot open the new listeners; keeping the running config and workers');
+          this.flow.settle({ ok: false, message: `reload failed: cannot open the new listeners: ${err.message}` });
           this.runPendingReload();
         },
       );
@@ -275,10 +360,9 @@ export class Master {
     this.state = 'running';
     if (logSettingsChanged(previous.config, rotation.next.config)) this.applyLogSettings(rotation.next.config);
     this.opts.onConfigApplied?.(rotation.next.config);
-    this.log.info(
-      { generation: rotation.next.number, workers: this.target, durationMs: Date.now() - rotation.startedAt },
-      'rotation finished',
-    );
+    const durationMs = Date.now() - rotation.startedAt;
+    this.log.info({ generation: rotation.next.number, workers: this.target, durationMs }, 'rotation finished');
+    this.flow.settle({ ok: true, message: `reloaded: generation ${rotation.next.number}, ${this.target} workers, in ${durationMs} ms` });
     this.runPendingReload();
   }
 
@@ -293,6 +377,11 @@ export class Master {
       { ...workerFields(worker), error: why, stack, durationMs: Date.now() - rotation.startedAt },
       'reload failed: a new worker did not start; the running workers keep serving',
     );
+    this.flow.settle({
+      ok: false,
+      message: 'reload failed: a new worker did not start; the running workers keep serving',
+      details: [why, ...(stack ? stack.split('\n').slice(0, 8) : [])],
+    });
     this.runPendingReload();
   }
 
@@ -315,6 +404,7 @@ export class Master {
           this.state = 'running';
           this.log.info({ workers: this.target, listeners: this.current.listeners.map((l) => l.bound) }, 'server ready');
           this.opts.onReady?.();
+          this.hooks.call('when_ready', this.hookServer());
           // A HUP or a saved file while the first workers booted.
           this.runPendingReload();
         }
@@ -326,6 +416,8 @@ export class Master {
         worker.lastHeartbeat = Date.now();
         worker.requests = message.requests;
         worker.inflight = message.inflight;
+        worker.rss = message.rss;
+        worker.cpuMs = message.cpuMs;
         worker.oldestRequest = message.oldest;
         break;
       case 'retire':
@@ -339,7 +431,9 @@ export class Master {
     this.pool.remove(worker);
     const now = Date.now();
     const facts = { ...workerFields(worker), code, signal, uptimeMs: now - worker.spawnedAt };
+    this.hooks.call('worker_exit', this.hookServer(), { id: worker.id, pid: worker.pid, generation: worker.generation, code, signal });
     const exit = this.supervision.takeExitFacts(worker, code, signal, this.settings);
+    this.exits.record(worker.pid, worker.generation, worker.retireReason ?? exit.killedFor ?? 'exit');
     if (worker.retireReason) {
       this.log.info({ ...facts, reason: worker.retireReason }, 'worker exited');
     } else if (this.state === 'booting') {
@@ -429,6 +523,7 @@ export class Master {
     this.wakeups.clear();
     this.closeListeners();
     this.log.info({ error: this.failure?.code }, 'stopped');
+    this.hooks.call('on_exit', this.hookServer());
     this.finished?.(this.failure);
   }
 }

@@ -11,7 +11,10 @@ import type { Generation } from './worker-pool.js';
 /** What a reload comes to, for the master to carry out. */
 export type ReloadStep =
   | { kind: 'queued' }
-  | { kind: 'nothing' }
+  /** The file did not validate: nothing changes. */
+  | { kind: 'invalid'; errors: string[] }
+  /** A watched file was saved with the same content. */
+  | { kind: 'unchanged' }
   /** Only live settings changed: apply them, no worker is replaced. */
   | { kind: 'live'; config: LoadedConfig }
   /** A rotation to generation `number`, once its listeners are bound (`listeners` settles). */
@@ -22,6 +25,15 @@ export type ReloadStep =
       startedAt: number;
       listeners: Promise<{ listeners: Listener[]; remove: Listener[] }>;
     };
+
+/** How a reload ended, for whoever waits on it (`tsicorn reload` over the control socket). */
+export interface ReloadOutcome {
+  ok: boolean;
+  message: string;
+  details?: string[];
+}
+
+export type ReloadWaiter = (outcome: ReloadOutcome) => void;
 
 /**
  * The generations a master runs and the reloads that move between them: the one serving, the one
@@ -35,6 +47,9 @@ export class ReloadFlow {
   /** A reload is between its decision and its rotation (binding new listeners). */
   private preparing = false;
   private generations = 1;
+  /** Waiting for the pending reload, and for the one running now. */
+  private waitingQueued: ReloadWaiter[] = [];
+  private waitingRunning: ReloadWaiter[] = [];
 
   constructor(
     first: Generation,
@@ -51,14 +66,18 @@ export class ReloadFlow {
    * otherwise read and validated as check-config does, with settings that need a master restart
    * kept at their running values until that restart.
    */
-  request(trigger: ReloadTrigger, masterRunning: boolean): ReloadStep {
+  request(trigger: ReloadTrigger, masterRunning: boolean, waiter?: ReloadWaiter): ReloadStep {
     if (!masterRunning || this.preparing) {
       // One pending reload, run when this one ends (a HUP wins over a file event).
       if (this.pending?.source !== 'signal') this.pending = trigger;
+      if (waiter) this.waitingQueued.push(waiter);
       return { kind: 'queued' };
     }
-    const plan = reportPlan(this.log, planReload(this.current.config, this.reloadConfig, trigger), trigger);
-    if (!plan) return { kind: 'nothing' };
+    // This run reads the file anew: it answers everyone who asked since the last one started.
+    this.waitingRunning.push(...this.waitingQueued.splice(0), ...(waiter ? [waiter] : []));
+    const planned = planReload(this.current.config, this.reloadConfig, trigger);
+    const plan = reportPlan(this.log, planned, trigger);
+    if (!plan) return planned.kind === 'failed' ? { kind: 'invalid', errors: planned.errors } : { kind: 'unchanged' };
     const config: LoadedConfig = {
       ...plan.config,
       settings: keepRunningValues(plan.config.settings, this.current.config.settings, plan.needRestart),
@@ -71,6 +90,11 @@ export class ReloadFlow {
     };
     listeners.then(settle, settle);
     return { kind: 'rotate', number: ++this.generations, config, startedAt: Date.now(), listeners };
+  }
+
+  /** The reload that ran has an outcome: tell those waiting on it. */
+  settle(outcome: ReloadOutcome): void {
+    for (const waiter of this.waitingRunning.splice(0)) waiter(outcome);
   }
 
   /** The next reload to run, if one was queued. */
@@ -107,6 +131,9 @@ export class ReloadFlow {
   clear(): void {
     this.abandon();
     this.pending = null;
+    const stopping = { ok: false, message: 'the server is stopping; the reload did not happen' };
+    this.settle(stopping);
+    for (const waiter of this.waitingQueued.splice(0)) waiter(stopping);
   }
 
   /** The settings a worker was started with: its generation's. */

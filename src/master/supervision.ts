@@ -1,4 +1,5 @@
 import type { Settings } from '../config/settings.js';
+import { sizeInBytes } from '../config/size.js';
 import { TsicornError } from '../errors.js';
 import type { WorkerMessage } from '../ipc/messages.js';
 import type { Logger } from '../log/logger.js';
@@ -77,6 +78,7 @@ export class Supervision {
 
   /** One tick: kill what overstayed, and forgive past crashes once every worker has stayed up. */
   check(workers: WorkerHandle[], settings: Settings, target: number, quickStop: boolean, now: number): void {
+    const maxMemory = sizeInBytes(settings.max_memory);
     for (const worker of workers) {
       if (worker.state === 'booting' && now - worker.spawnedAt > worker.bootTimeoutMs && !this.killedFor.has(worker)) {
         this.killedFor.set(worker, 'boot_timeout');
@@ -104,6 +106,10 @@ export class Supervision {
           'worker timed out (event loop blocked); killing it',
         );
         worker.kill('SIGKILL');
+      } else if (worker.state === 'ready' && worker.replaceReason === null && maxMemory !== null && worker.rss > maxMemory) {
+        // Replaced, not killed: its requests finish while a new worker takes its place.
+        worker.replaceReason = 'memory';
+        this.log.warn({ ...workerFields(worker), rss: worker.rss, maxMemory }, 'worker above max_memory; replacing it');
       } else if (worker.state === 'retiring') {
         const limit = quickStop ? QUICK_STOP_MS : settings.graceful_timeout * 1000 + 1000;
         if (now - worker.retiringSince > limit) {

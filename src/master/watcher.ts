@@ -4,7 +4,7 @@ import picomatch from 'picomatch';
 import type { LoadedConfig } from '../config/load.js';
 import type { Logger } from '../log/logger.js';
 
-export type WatchKind = 'config' | 'code' | 'tls';
+export type WatchKind = 'config' | 'code' | 'tls' | 'hooks';
 
 const CONFIG_DEBOUNCE_MS = 150;
 const CODE_DEBOUNCE_MS = 300;
@@ -45,6 +45,17 @@ export class ReloadWatcher {
       });
       this.watchers.push(tlsWatcher);
     }
+    // The hooks module is part of the config: a change is picked up the way a code change is.
+    if (settings.reload.config && settings.hooks !== null) {
+      const hooksWatcher = watch(resolve(baseDir, settings.hooks), {
+        ignoreInitial: true,
+        awaitWriteFinish: { stabilityThreshold: 60, pollInterval: 20 },
+      });
+      hooksWatcher.on('all', (event, path) => {
+        if (event !== 'unlink') this.debounce('hooks', path, CONFIG_DEBOUNCE_MS);
+      });
+      this.watchers.push(hooksWatcher);
+    }
     if (settings.reload.code) {
       const appDir = resolve(baseDir, settings.chdir);
       const ignored = picomatch(
@@ -57,7 +68,8 @@ export class ReloadWatcher {
       // rotate), and what the server or the app writes there (logs, a pidfile, uploads) would
       // otherwise rotate the workers over and over.
       const extensions = new Set(settings.reload.extensions);
-      const own = new Set([file, ...serverWrites(config)].filter((f): f is string => f !== null));
+      const hooksFile = settings.hooks === null ? null : resolve(baseDir, settings.hooks);
+      const own = new Set([file, hooksFile, ...serverWrites(config)].filter((f): f is string => f !== null));
       const isSource = (path: string) => extensions.has(extname(path)) && !own.has(path);
       const code = watch(appDir, {
         ignoreInitial: true,

@@ -9,11 +9,22 @@ const WORKER_MAIN = fileURLToPath(new URL('../worker/main.js', import.meta.url))
 export type WorkerState = 'booting' | 'ready' | 'retiring' | 'exited';
 
 /** Why a worker left or is leaving: the `reason` label of logs and metrics. */
-export type ExitReason = 'exit' | 'timeout' | 'max_requests' | 'uncaught_exception' | 'reload' | 'scale' | 'shutdown' | 'boot_timeout';
+export type ExitReason =
+  | 'exit'
+  | 'timeout'
+  | 'max_requests'
+  | 'memory'
+  | 'uncaught_exception'
+  | 'reload'
+  | 'scale'
+  | 'shutdown'
+  | 'boot_timeout';
 
 export interface WorkerEvents {
   message(worker: WorkerHandle, message: WorkerMessage): void;
   exit(worker: WorkerHandle, code: number | null, signal: NodeJS.Signals | null): void;
+  /** Just before the process is started (the `pre_fork` hook). */
+  beforeSpawn?(id: number, generation: number): void;
 }
 
 export interface SpawnOptions {
@@ -45,6 +56,9 @@ export class WorkerHandle {
   lastHeartbeat = Date.now();
   requests = 0;
   inflight = 0;
+  /** Resident memory and CPU time at the last heartbeat. */
+  rss = 0;
+  cpuMs = 0;
   /** The longest-running request in flight at the last heartbeat. */
   oldestRequest: string | undefined;
   /** Set when the worker should be replaced; it serves on until its replacement is ready. */

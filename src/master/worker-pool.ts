@@ -68,6 +68,7 @@ export class WorkerPool {
     for (const [key, value] of Object.entries(settings.env)) if (value !== undefined) env[key] = String(value);
     const fds = this.roundRobin ? [] : generation.listeners.map((l) => l.fd);
     const captureOutput = settings.log.capture_output;
+    this.events.beforeSpawn?.(this.nextId, generation.number);
     const worker = new WorkerHandle(
       {
         id: this.nextId++,

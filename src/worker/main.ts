@@ -8,6 +8,7 @@
 import './signal-queue.js';
 import { Socket } from 'node:net';
 import { resolve } from 'node:path';
+import { Hooks } from '../hooks/hooks.js';
 import { isMasterMessage } from '../ipc/messages.js';
 import { sendThenExit } from '../ipc/worker-channel.js';
 import { AccessLog } from '../log/access-log.js';
@@ -92,15 +93,25 @@ async function main(): Promise<void> {
     return sendThenExit({ type: 'boot-failed', message: error.message, stack: error.stack }, 3);
   }
   let app: LoadedApp;
+  let hooks: Hooks;
+  const hookWorker = { id: boot.id, pid: process.pid, generation: boot.generation, log };
+  try {
+    hooks = await Hooks.load(settings.hooks, baseDir, log);
+  } catch (err) {
+    const error = err as Error;
+    return sendThenExit({ type: 'boot-failed', message: `the hooks module failed to load: ${error.message}`, stack: error.stack }, 4);
+  }
+  hooks.call('post_fork', { pid: process.ppid, settings }, hookWorker);
   try {
     app = await loadApp(settings.app, process.cwd(), settings.interface);
   } catch (err) {
     const error = err instanceof Error ? err : new Error(String(err));
     return sendThenExit({ type: 'boot-failed', message: error.message, stack: error.name === 'AppLoadError' ? undefined : error.stack }, 4);
   }
-  worker = new Worker(boot, serverLog, accessLog);
+  worker = new Worker(boot, serverLog, accessLog, hooks, hookWorker);
   try {
     await worker.start(app, startedAt);
+    hooks.call('post_worker_init', hookWorker);
   } catch (err) {
     const error = err as Error;
     const listenError = error instanceof ListenError ? { address: error.address, code: error.code } : undefined;

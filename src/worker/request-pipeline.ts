@@ -62,6 +62,13 @@ export interface PipelineOptions {
   requestIdHeader: string;
   proxyRules: ProxyRules;
   limits: RequestLimits;
+  /** The user's pre_request / post_request hooks, or null when it has neither. */
+  requestHooks: RequestHooks | null;
+}
+
+export interface RequestHooks {
+  pre(req: IncomingMessage): void;
+  post(req: IncomingMessage, res: ServerResponse): void;
 }
 
 const REAL_PEER = Symbol('tsicorn.realPeer');
@@ -106,7 +113,7 @@ export function requestPipeline(opts: PipelineOptions): RequestListener {
       res.destroy();
     }
   };
-  const { accessLog, requestIdHeader, proxyRules, limits } = opts;
+  const { accessLog, requestIdHeader, proxyRules, limits, requestHooks } = opts;
   return (req, res) => {
     const startMs = Date.now();
     const started = performance.now();
@@ -132,6 +139,7 @@ export function requestPipeline(opts: PipelineOptions): RequestListener {
     }
     const remoteAddr = client.address;
     res.once('close', () => {
+      requestHooks?.post(req, res);
       counters.inflight--;
       counters.open.delete(res);
       tracker.requestEnded(socket);
@@ -168,6 +176,7 @@ export function requestPipeline(opts: PipelineOptions): RequestListener {
     }
     // After the limits: they count the fields the client sent, not the id made here.
     if (requestId !== incoming) setRawHeader(req, requestIdHeader, requestId);
+    requestHooks?.pre(req);
     try {
       const out = listener(req, res);
       if (out !== null && typeof out === 'object' && typeof (out as Promise<unknown>).then === 'function') {

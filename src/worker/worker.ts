@@ -1,5 +1,6 @@
 import type { Server as HttpServer } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Hooks } from '../hooks/hooks.js';
 import type { MasterMessage } from '../ipc/messages.js';
 import { stopTimings } from '../ipc/stop-timings.js';
 import { sendToMaster } from '../ipc/worker-channel.js';
@@ -11,7 +12,7 @@ import { ConnectionTracker } from './connections.js';
 import { Drain } from './drain.js';
 import { ProxyRules } from './proxy-trust.js';
 import { RequestLimits } from './request-limits.js';
-import { appListener, type RequestCounters, requestPipeline } from './request-pipeline.js';
+import { appListener, type RequestCounters, type RequestHooks, requestPipeline } from './request-pipeline.js';
 import { buildServer, listenOnInherited } from './servers.js';
 import { loadTlsMaterial, type TlsMaterial } from './tls-context.js';
 
@@ -36,6 +37,9 @@ export class Worker {
     private readonly boot: Boot,
     private readonly serverLog: ServerLog,
     private readonly accessLog: AccessLog,
+    private readonly hooks: Hooks,
+    /** What the worker hooks are given as `worker`. */
+    private readonly hookWorker: object,
   ) {}
 
   private get log() {
@@ -56,6 +60,7 @@ export class Worker {
       requestIdHeader: settings.log.request_id_header.toLowerCase(),
       proxyRules: new ProxyRules(settings.proxy),
       limits: new RequestLimits(settings),
+      requestHooks: requestHooks(this.hooks, this.hookWorker),
     });
     this.tls = loadTlsMaterial(settings.tls, baseDir);
     if (this.tls) this.log.info({ subject: this.tls.subject, validTo: this.tls.validTo }, 'tls certificate loaded');
@@ -78,7 +83,15 @@ export class Worker {
     const { requests, inflight, open } = this.counters;
     const first = open.values().next();
     const req = first.done ? undefined : first.value.req;
-    sendToMaster({ type: 'heartbeat', requests, inflight, ...(req ? { oldest: `${req.method} ${req.url}` } : {}) });
+    const cpu = process.cpuUsage();
+    sendToMaster({
+      type: 'heartbeat',
+      requests,
+      inflight,
+      rss: process.memoryUsage.rss(),
+      cpuMs: (cpu.user + cpu.system) / 1000,
+      ...(req ? { oldest: `${req.method} ${req.url}` } : {}),
+    });
   }
 
   /**
@@ -151,4 +164,13 @@ export class Worker {
     this.accessLog.flush();
     process.exit(0);
   }
+}
+
+/** pre_request / post_request, only when the hooks module has them (the request path pays nothing otherwise). */
+function requestHooks(hooks: Hooks, worker: object): RequestHooks | null {
+  if (!hooks.has('pre_request') && !hooks.has('post_request')) return null;
+  return {
+    pre: (req) => hooks.call('pre_request', worker, req),
+    post: (req, res) => hooks.call('post_request', worker, req, res),
+  };
 }

@@ -179,8 +179,12 @@ test('USR2: a new master takes over the sockets, the pid changes, no connection 
   await until('the new master to stop', () => !isAlive(newPid));
 });
 
-test('tsicorn reload finds the master through the pidfile; with none running it says so', { timeout: 30_000 }, async (t) => {
-  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 1, pidfile: 'tsicorn.pid' }) } });
+test('tsicorn reload finds the master through the pidfile (no control socket); with none running it says so', {
+  timeout: 30_000,
+}, async (t) => {
+  const server = await startServer(t, {
+    files: { 'server.yaml': serverYaml(APP, { workers: 1, pidfile: 'tsicorn.pid', control: { socket: null } }) },
+  });
   const reload = spawnSync(process.execPath, [BIN, 'reload', '-c', 'server.yaml'], { cwd: server.dir, env: cleanEnv(), encoding: 'utf8' });
   assert.equal(reload.status, 0, reload.stderr);
   assert.match(reload.stdout, new RegExp(`^reload requested: sent SIGHUP to the master \\(pid ${server.pid}\\)`));

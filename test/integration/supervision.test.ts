@@ -128,3 +128,21 @@ test('balance: round-robin hands connections to every worker and survives a work
   const second = await load(`${server.url()}/`, 40, 4);
   assert.equal(second.ok, 40, second.errors.join('\n'));
 });
+
+test('max_memory: a worker above it is replaced gracefully, its in-flight request finishing', { timeout: 30_000 }, async (t) => {
+  const server = await startServer(t, {
+    files: { 'server.yaml': serverYaml(APP, { workers: 1, max_memory: '150MiB', min_uptime: 0 }) },
+  });
+  const [big] = server.workerPids();
+  const inflight = await fetch(`${server.url()}/slow-body?ms=1500`);
+  assert.match(await (await fetch(`${server.url()}/grow?mb=160`)).text(), /^holding 160 MiB$/);
+  const over = await server.waitForLog('worker above max_memory; replacing it', { workerPid: big });
+  assert.ok((over.rss as number) > 150 * 1024 * 1024, `rss ${over.rss}`);
+  assert.equal(over.level, 'warn');
+  const exited = await server.waitForLog('worker exited', { workerPid: big });
+  assert.equal(exited.reason, 'memory');
+  assert.equal(exited.code, 0, 'drained, not killed');
+  assert.equal(await inflight.text(), 'finished after 1500 ms');
+  assert.equal(server.workerPids().length, 1);
+  assert.equal((await fetch(`${server.url()}/`)).status, 200);
+});

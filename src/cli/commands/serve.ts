@@ -2,8 +2,11 @@ import { closeSync, existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Override } from '../../config/layers.js';
 import { loadConfig } from '../../config/load.js';
+import { controlSocketPath } from '../../control/socket-path.js';
 import { TsicornError } from '../../errors.js';
+import { Hooks } from '../../hooks/hooks.js';
 import { createServerLog, type Logger } from '../../log/logger.js';
+import { ControlServer } from '../../master/control-server.js';
 import { bindListeners, type Listener } from '../../master/listeners.js';
 import { Master } from '../../master/master.js';
 import { removePidfile, writePidfile } from '../../master/pidfile.js';
@@ -59,6 +62,14 @@ export async function serve(opts: ServeOptions): Promise<number> {
   process.title = `tsicorn: master [${settings.proc_name ?? settings.app}]`;
   if (settings.umask !== null) process.umask(Number.parseInt(settings.umask, 8));
 
+  let hooks: Hooks;
+  try {
+    hooks = await Hooks.load(settings.hooks, baseDir, log);
+  } catch (err) {
+    throw new TsicornError('TSI_ERR_HOOKS', `the hooks module ${settings.hooks} failed to load: ${(err as Error).message}`);
+  }
+  hooks.call('on_starting', { pid: process.pid, app: settings.app, workers: settings.workers, generation: 0, settings, log });
+
   const activated = systemdListenFds();
   const handover = takeInheritedFds();
   let listeners: Listener[];
@@ -82,6 +93,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
   let pidfile = pidfileOf(outcome.config);
   let watcher: ReloadWatcher | null = null;
   let master: Master | null = null;
+  let control: ControlServer | null = null;
   try {
     if (pidfile) writePidfile(pidfile, handover.predecessor);
     const running = new Master({
@@ -90,12 +102,23 @@ export async function serve(opts: ServeOptions): Promise<number> {
       serverLog,
       reloadConfig: () => loadConfig({ file, flags }),
       bindFixed: activated.length > 0,
+      hooks,
       onReady: () => {
         if (handover.predecessor !== null) notifyPredecessor();
       },
       onConfigApplied: (config) => {
         pidfile = movePidfile(pidfile, pidfileOf(config), log);
-        const same = (c: typeof config) => JSON.stringify([c.settings.reload, c.settings.tls]);
+        // The new generation imported the hooks module already; the master follows it.
+        if (config.settings.hooks !== null || running.hooks.path !== null) {
+          Hooks.load(config.settings.hooks, config.baseDir, log).then(
+            (fresh) => {
+              running.hooks = fresh;
+              log.info({ path: fresh.path }, 'hooks loaded');
+            },
+            (err: Error) => log.error({ error: err.message }, 'cannot load the new hooks module; keeping the old hooks'),
+          );
+        }
+        const same = (c: typeof config) => JSON.stringify([c.settings.reload, c.settings.tls, c.settings.hooks]);
         if (same(config) === same(watched)) return;
         watched = config;
         void watcher?.close();
@@ -109,11 +132,20 @@ export async function serve(opts: ServeOptions): Promise<number> {
     };
     let watched = outcome.config;
     watcher = new ReloadWatcher(outcome.config, log, onFileChange);
+    const controlPath = controlSocketPath(outcome.config);
+    if (controlPath) {
+      // A successor (USR2) takes the socket over from the master it replaces.
+      control = await ControlServer.open(controlPath, handover.predecessor !== null, log, (request, reply) =>
+        running.control(request, reply),
+      );
+      if (control) log.info({ path: control.path }, 'control socket ready');
+    }
     const failure = await running.run(opts.signals);
     if (failure) throw failure;
     return 0;
   } finally {
     await watcher?.close();
+    control?.close(!master?.handedOver);
     // The master closes (or, after USR2, releases) its listeners when it halts.
     if (!master) for (const listener of listeners) listener.close();
     if (pidfile) removePidfile(pidfile);

@@ -1,0 +1,207 @@
+import assert from 'node:assert/strict';
+import { type SpawnSyncReturns, spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { BIN, cleanEnv, isAlive, ROOT, type RunningServer, serverYaml, startServer, tempDir, until } from '../helpers/server.js';
+
+/** Every control command, run as an operator would: `tsicorn <command> -c server.yaml` in the config's directory. */
+
+const APP = join(ROOT, 'test', 'fixtures', 'serve', 'node-app.cjs');
+const opts = { timeout: 60_000 };
+
+function cli(dir: string, args: string[], env: NodeJS.ProcessEnv = {}): SpawnSyncReturns<string> {
+  return spawnSync(process.execPath, [BIN, ...args], { cwd: dir, env: cleanEnv(env), encoding: 'utf8', timeout: 30_000 });
+}
+
+/** Like `cli`, without blocking the test's event loop (for commands that wait on the server). */
+function cliAsync(dir: string, args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolvePromise) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: dir, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
+    child.once('exit', (status) => resolvePromise({ status, stdout, stderr }));
+  });
+}
+
+/** The master's child processes, from /proc. */
+function childrenOf(pid: number): number[] {
+  const text = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
+  return text ? text.split(/\s+/).map(Number) : [];
+}
+
+function statusJson(server: RunningServer) {
+  const run = cli(server.dir, ['status', '--json', '-c', 'server.yaml']);
+  assert.equal(run.status, 0, run.stderr);
+  return JSON.parse(run.stdout) as { pid: number; generation: number; workersTarget: number; workers: { pid: number; state: string }[] };
+}
+
+test('status --json names the master and exactly the worker processes that run; status prints a table', opts, async (t) => {
+  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 3 }) } });
+  await until('heartbeats', () => statusJson(server).workers.every((w) => w.state === 'ready'));
+  const status = statusJson(server);
+  assert.equal(status.pid, server.pid);
+  assert.equal(status.workersTarget, 3);
+  assert.deepEqual(status.workers.map((w) => w.pid).sort(), childrenOf(server.pid).sort(), 'the pids are the master’s real children');
+  const text = cli(server.dir, ['status']);
+  assert.equal(text.status, 0, text.stderr);
+  assert.match(text.stdout, new RegExp(`^master ${server.pid}: running, up \\d+s, generation 1`));
+  assert.match(text.stdout, /workers 3 ready of 3:/);
+  for (const w of status.workers) assert.match(text.stdout, new RegExp(`\\b${w.pid}\\b.*\\bready\\b`));
+  assert.equal(statSync(join(server.dir, '.server.yaml.sock')).mode & 0o777, 0o600, 'only the owner may use the socket');
+});
+
+test('scale N, +N and -N change the worker count; below one is refused', opts, async (t) => {
+  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 1 }) } });
+  const up = cli(server.dir, ['scale', '3']);
+  assert.equal(up.status, 0, up.stderr);
+  assert.equal(up.stdout, 'workers: 1 → 3\n');
+  await server.waitFor('3 workers', () => server.workerPids().length === 3);
+  assert.equal(cli(server.dir, ['scale', '+1']).stdout, 'workers: 3 → 4\n');
+  assert.equal(cli(server.dir, ['scale', '-2']).stdout, 'workers: 4 → 2\n');
+  await server.waitFor('2 workers', () => server.workerPids().length === 2);
+  const refused = cli(server.dir, ['scale', '-5']);
+  assert.equal(refused.status, 1);
+  assert.match(refused.stderr, /cannot scale to -3 workers: at least 1 is needed/);
+  const usage = cli(server.dir, ['scale', 'lots']);
+  assert.equal(usage.status, 64);
+});
+
+test('reload waits for the rotation and reports it; a broken deploy is reported as failed, exit 1', opts, async (t) => {
+  const app = (v: string) => `export default (req, res) => res.end('${v}');\n`;
+  const server = await startServer(t, { files: { 'server.yaml': serverYaml('app.mjs', { workers: 2 }), 'app.mjs': app('v1') } });
+  const ok = await cliAsync(server.dir, ['reload']);
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.match(ok.stdout, /^reloaded: generation 2, 2 workers, in \d+ ms\n$/);
+  assert.ok(server.findLog('rotation finished', { generation: 2 }), 'the reply came after the rotation');
+
+  writeFileSync(join(server.dir, 'app.mjs'), "throw new Error('no database');\n");
+  const failed = await cliAsync(server.dir, ['reload', '-c', 'server.yaml']);
+  assert.equal(failed.status, 1);
+  assert.match(failed.stderr, /reload failed: a new worker did not start; the running workers keep serving/);
+  assert.match(failed.stderr, /no database/);
+  assert.equal(await (await fetch(`${server.url()}/`)).text(), 'v1');
+});
+
+test('reload of an invalid file is refused before anything is sent, with the errors', opts, async (t) => {
+  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 1, reload: { config: false } }) } });
+  writeFileSync(join(server.dir, 'server.yaml'), 'app: app.js\nworkers: many\nreload: {config: false}\n');
+  const run = cli(server.dir, ['reload']);
+  assert.equal(run.status, 1);
+  assert.match(run.stderr, /^server\.yaml:2:10: workers: /m);
+  assert.match(run.stderr, /not sent: the running server would refuse this config/);
+  assert.equal(server.countLogs('signal received'), 0);
+  assert.equal(server.countLogs('control command'), 0);
+  // status and stop still find the server through its invalid file.
+  assert.equal(cli(server.dir, ['status']).status, 0);
+});
+
+test('reopen-logs through the control socket', opts, async (t) => {
+  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 2 }) } });
+  const run = cli(server.dir, ['reopen-logs']);
+  assert.equal(run.status, 0, run.stderr);
+  assert.equal(run.stdout, 'log files reopened by the master and 2 workers\n');
+  await server.waitFor('both workers reopened', () => server.countLogs('log files reopened', { component: 'worker' }) === 2);
+});
+
+test('stop waits until the server has exited; an in-flight request finishes first', opts, async (t) => {
+  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 1 }) } });
+  const res = await fetch(`${server.url()}/slow-body?ms=1000`);
+  const run = await cliAsync(server.dir, ['stop']);
+  assert.equal(run.status, 0, run.stderr);
+  assert.equal(run.stdout, 'stopping gracefully\nstopped\n');
+  assert.ok(!isAlive(server.pid) || server.exitCode !== null, 'the master is gone when stop returns');
+  assert.equal(await res.text(), 'finished after 1000 ms');
+  assert.equal(await server.waitForExit(), 0);
+  assert.ok(!existsSync(join(server.dir, '.server.yaml.sock')), 'the socket file is removed');
+});
+
+test('stop --quick does not wait for in-flight requests', opts, async (t) => {
+  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 1 }) } });
+  const res = await fetch(`${server.url()}/slow-body?ms=20000`);
+  const run = await cliAsync(server.dir, ['stop', '--quick']);
+  assert.equal(run.status, 0, run.stderr);
+  assert.equal(run.stdout, 'stopping now\nstopped\n');
+  await assert.rejects(res.text());
+});
+
+test('with no server running every command says so and exits 1', opts, async (t) => {
+  const dir = tempDir(t, { 'server.yaml': serverYaml(APP) });
+  for (const args of [['status'], ['scale', '2'], ['reload'], ['stop'], ['reopen-logs']]) {
+    const run = cli(dir, args);
+    assert.equal(run.status, 1, `${args.join(' ')}: ${run.stderr}`);
+    assert.match(
+      run.stderr,
+      /no server is running for this config: there is no control socket at .*\.server\.yaml\.sock \(TSI_ERR_NOT_RUNNING\)/,
+    );
+  }
+});
+
+test('control.socket: null — reload and stop fall back to the pidfile and signals; status says why it cannot', opts, async (t) => {
+  const server = await startServer(t, {
+    files: { 'server.yaml': serverYaml(APP, { workers: 1, pidfile: 'app.pid', control: { socket: null } }) },
+  });
+  const status = cli(server.dir, ['status']);
+  assert.equal(status.status, 1);
+  assert.match(status.stderr, /control\.socket is null in this config/);
+  const reload = cli(server.dir, ['reload']);
+  assert.equal(reload.status, 0, reload.stderr);
+  assert.match(reload.stdout, /^reload requested: sent SIGHUP to the master/);
+  await server.waitForLog('rotation finished');
+  const stop = cli(server.dir, ['stop']);
+  assert.equal(stop.status, 0, stop.stderr);
+  assert.equal(await server.waitForExit(), 0);
+});
+
+test('control.socket: auto lives under $XDG_RUNTIME_DIR when there is one', opts, async (t) => {
+  const runtime = tempDir(t);
+  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 1 }) }, env: { XDG_RUNTIME_DIR: runtime } });
+  const ready = await server.waitForLog('control socket ready');
+  assert.match(String(ready.path), new RegExp(`^${runtime}/tsicorn-[0-9a-f]{16}\\.sock$`));
+  assert.equal(cli(server.dir, ['status'], { XDG_RUNTIME_DIR: runtime }).status, 0);
+});
+
+test('after USR2 the new master answers on the same control socket', opts, async (t) => {
+  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 1, pidfile: 'app.pid' }) } });
+  process.kill(server.pid, 'SIGUSR2');
+  const handover = await server.waitForLog('upgrade: new master is serving; this one leaves');
+  const successor = handover.newMasterPid as number;
+  t.after(() => {
+    if (isAlive(successor)) process.kill(successor, 'SIGKILL');
+  });
+  await server.exited;
+  const status = statusJson(server);
+  assert.equal(status.pid, successor);
+  const stop = await cliAsync(server.dir, ['stop']);
+  assert.equal(stop.status, 0, stop.stderr);
+  await until('the new master to be gone', () => !isAlive(successor));
+});
+
+test(
+  'status --wait returns once every worker is ready (systemd ExecStartPost=), and fails when the server never serves',
+  opts,
+  async (t) => {
+    const slow = 'await new Promise((r) => setTimeout(r, 1500));\nexport default (req, res) => res.end("warm");\n';
+    const server = await startServer(t, {
+      files: { 'server.yaml': serverYaml('app.mjs', { workers: 2 }), 'app.mjs': slow },
+      waitReady: false,
+    });
+    const waited = await cliAsync(server.dir, ['status', '--wait', '20', '--json']);
+    assert.equal(waited.status, 0, waited.stderr);
+    const status = JSON.parse(waited.stdout) as { state: string; workers: { state: string }[] };
+    assert.equal(status.state, 'running');
+    assert.equal(status.workers.filter((w) => w.state === 'ready').length, 2);
+    assert.ok(server.findLog('server ready'), 'it returned after the server was ready');
+
+    const nobody = tempDir(t, { 'server.yaml': serverYaml(APP) });
+    const gaveUp = await cliAsync(nobody, ['status', '--wait', '1']);
+    assert.equal(gaveUp.status, 1);
+    assert.match(gaveUp.stderr, /the server was not serving within 1 s \(last: no server is running/);
+  },
+);
