@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test/deploy/ansible.sh: runs the deploy/ansible role with a real ansible-playbook (connection:
 # local) against a tsicorn this script starts (not under systemd: the role's handler reloads with
-# `tsicorn reload -c FILE`, then with `kill -HUP` of the pidfile), while curl loops send requests:
+# `tsicorn reload -c FILE`, which goes through the control socket and waits for the outcome, then
+# with `kill -HUP` of the pidfile), while curl loops send requests:
 #   1. the role writes server.yaml (checked by `tsicorn check-config` through `validate:`);
 #   2. a bad value (`workers: many`) is refused by validate: the play fails, the file on disk and
 #      the running server are untouched, no reload happens;
@@ -201,8 +202,9 @@ fi
 
 # 3a. A good change, reloaded by the default handler command: `tsicorn reload -c FILE`.
 rotations_before=$(rotations)
-if play good -v -e '{"tsicorn_workers": 3, "tsicorn_env": {"RELEASE": "v2"}}' && grep -q 'reload requested: sent SIGHUP' "$WORK/good.out"; then
-  pass "a good change is applied; the handler ran tsicorn reload ($(recap good | tr -s ' '))"
+# Through the control socket, `tsicorn reload` waits for the rotation and prints its outcome.
+if play good -v -e '{"tsicorn_workers": 3, "tsicorn_env": {"RELEASE": "v2"}}' && grep -q 'reloaded: generation [0-9]*, 3 workers' "$WORK/good.out"; then
+  pass "a good change is applied; the handler's tsicorn reload said: $(grep -o 'reloaded: generation [0-9]*, 3 workers, in [0-9]* ms' "$WORK/good.out" | head -1) ($(recap good | tr -s ' '))"
 else
   show good
   fail "a good change is applied and the handler runs tsicorn reload"
