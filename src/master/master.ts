@@ -12,11 +12,12 @@ import { buildStatus, runControlCommand } from './control-commands.js';
 import { ExitHistory } from './exit-history.js';
 import type { Listener } from './listeners.js';
 import type { ReloadTrigger } from './reload.js';
-import { ReloadFlow, type ReloadWaiter } from './reload-flow.js';
+import { ReloadFlow, type ReloadOutcome, type ReloadWaiter } from './reload-flow.js';
 import { logSettingsChanged } from './rotation.js';
 import { RoundRobinBalancer } from './round-robin.js';
 import type { SignalInbox } from './signals.js';
 import { Supervision, workerFields } from './supervision.js';
+import type { SystemdNotifier } from './systemd-notify.js';
 import { Succession } from './upgrade.js';
 import type { WorkerHandle } from './worker-handle.js';
 import { type Generation, WorkerPool } from './worker-pool.js';
@@ -51,6 +52,8 @@ export interface MasterOptions {
   onConfigApplied?: (config: LoadedConfig) => void;
   /** Called once when every worker of the first generation is ready. */
   onReady?: () => void;
+  /** systemd's readiness protocol, when systemd asked for it (NOTIFY_SOCKET). */
+  notifier?: SystemdNotifier | null;
   /** The user's hooks module (`hooks:`), replaced when a reload brings a new one. */
   hooks: Hooks;
   /** Prometheus, probes and StatsD (src/metrics/): told of exits, reloads and worker metrics. */
@@ -290,7 +293,7 @@ export class Master {
     }
     if (step.kind === 'invalid') {
       this.opts.metrics?.reloaded('invalid_config');
-      this.flow.settle({
+      this.settleReload({
         ok: false,
         message: 'reload refused: the config is invalid; the running config and workers stay',
         details: step.errors,
@@ -299,17 +302,18 @@ export class Master {
     }
     if (step.kind === 'unchanged') {
       this.opts.metrics?.reloaded('unchanged');
-      this.flow.settle({ ok: true, message: 'the config is unchanged; nothing to do' });
+      this.settleReload({ ok: true, message: 'the config is unchanged; nothing to do' });
       return;
     }
     this.hooks.call('on_reload', this.hookServer());
+    this.opts.notifier?.reloading();
     if (step.kind === 'live') {
       this.opts.metrics?.reloaded('ok');
       this.scale(workerCount(step.config.settings.workers));
       if (logSettingsChanged(this.current.config, step.config)) this.applyLogSettings(step.config);
       this.flow.current = { ...this.current, config: step.config };
       this.opts.onConfigApplied?.(step.config);
-      this.flow.settle({ ok: true, message: 'reloaded: applied without replacing workers' });
+      this.settleReload({ ok: true, message: 'reloaded: applied without replacing workers' });
     } else {
       const { number, config, startedAt } = step;
       step.listeners.then(
@@ -317,7 +321,7 @@ export class Master {
         (err: Error) => {
           this.opts.metrics?.reloaded('bind_failed');
           this.log.error({ error: err.message }, 'reload failed: cannot open the new listeners; keeping the running config and workers');
-          this.flow.settle({ ok: false, message: `reload failed: cannot open the new listeners: ${err.message}` });
+          this.settleReload({ ok: false, message: `reload failed: cannot open the new listeners: ${err.message}` });
           this.runPendingReload();
         },
       );
@@ -371,7 +375,7 @@ export class Master {
     this.opts.onConfigApplied?.(rotation.next.config);
     const durationMs = Date.now() - rotation.startedAt;
     this.log.info({ generation: rotation.next.number, workers: this.target, durationMs }, 'rotation finished');
-    this.flow.settle({ ok: true, message: `reloaded: generation ${rotation.next.number}, ${this.target} workers, in ${durationMs} ms` });
+    this.settleReload({ ok: true, message: `reloaded: generation ${rotation.next.number}, ${this.target} workers, in ${durationMs} ms` });
     this.runPendingReload();
   }
 
@@ -387,12 +391,18 @@ export class Master {
       { ...workerFields(worker), error: why, stack, durationMs: Date.now() - rotation.startedAt },
       'reload failed: a new worker did not start; the running workers keep serving',
     );
-    this.flow.settle({
+    this.settleReload({
       ok: false,
       message: 'reload failed: a new worker did not start; the running workers keep serving',
       details: [why, ...(stack ? stack.split('\n').slice(0, 8) : [])],
     });
     this.runPendingReload();
+  }
+
+  /** A reload has its outcome: whoever waits on it learns it, and systemd sees the server serving. */
+  private settleReload(outcome: ReloadOutcome): void {
+    this.flow.settle(outcome);
+    this.opts.notifier?.ready(`serving, ${this.target} workers`);
   }
 
   private runPendingReload(): void {
@@ -414,6 +424,7 @@ export class Master {
           this.state = 'running';
           this.log.info({ workers: this.target, listeners: this.current.listeners.map((l) => l.bound) }, 'server ready');
           this.opts.onReady?.();
+          this.opts.notifier?.ready(`serving, ${this.target} workers`);
           this.hooks.call('when_ready', this.hookServer());
           // A HUP or a saved file while the first workers booted.
           this.runPendingReload();
@@ -504,6 +515,8 @@ export class Master {
     this.state = 'stopping';
     this.stopMode = mode;
     this.log.info({ mode, workers: this.pool.size }, mode === 'graceful' ? 'stopping gracefully' : 'stopping now');
+    // After USR2 the successor is the service's main process: it is not stopping.
+    if (!this.succession.handedOver) this.opts.notifier?.stopping();
     // Stop accepting first: new connections are refused at once instead of waiting in the
     // backlog for workers that are leaving (and being reset when the last of them exits).
     this.closeListeners();

@@ -65,6 +65,8 @@ export class WorkerPool {
   spawn(generation: Generation): WorkerHandle {
     const { settings, baseDir } = generation.config;
     const env: NodeJS.ProcessEnv = { ...process.env, UV_THREADPOOL_SIZE: String(settings.threads) };
+    // systemd's variables are the master's: a worker is neither the notifying nor the activated process.
+    for (const name of ['NOTIFY_SOCKET', 'LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES']) delete env[name];
     for (const [key, value] of Object.entries(settings.env)) if (value !== undefined) env[key] = String(value);
     const fds = this.roundRobin ? [] : generation.listeners.map((l) => l.fd);
     const captureOutput = settings.log.capture_output;

@@ -14,6 +14,7 @@ import { removePidfile, writePidfile } from '../../master/pidfile.js';
 import type { SignalInbox } from '../../master/signals.js';
 import { systemdListenFds } from '../../master/socket-activation.js';
 import { chownUnixSockets } from '../../master/socket-owner.js';
+import { SystemdNotifier } from '../../master/systemd-notify.js';
 import { notifyPredecessor, takeInheritedFds } from '../../master/upgrade.js';
 import { ReloadWatcher, type WatchKind } from '../../master/watcher.js';
 import { MasterMetrics } from '../../metrics/master-metrics.js';
@@ -109,6 +110,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
       serverLog,
       reloadConfig: () => loadConfig({ file, flags }),
       bindFixed: activated.length > 0,
+      notifier: SystemdNotifier.fromEnv(log),
       hooks,
       metrics,
       onReady: () => {
