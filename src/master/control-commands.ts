@@ -21,7 +21,7 @@ type Reply = (answer: ControlReply, end?: boolean) => void;
 
 /** Carries out one control socket command (src/master/control-server.ts parsed it) and answers. */
 export function runControlCommand(request: ControlRequest, reply: Reply, master: MasterOperations): void {
-  const answer = (outcome: ReloadOutcome) =>
+  const answer = (outcome: ReloadOutcome): void =>
     reply(outcome.ok ? { ok: true, message: outcome.message } : { ok: false, error: outcome.message, details: outcome.details ?? [] });
   switch (request.command) {
     case 'status':

@@ -1,7 +1,6 @@
-import { availableParallelism } from 'node:os';
 import type { LoadedConfig, LoadOutcome } from '../config/load.js';
 import type { Settings } from '../config/settings.js';
-import type { ControlReply, ControlRequest, ServerStatus } from '../control/protocol.js';
+import type { ControlReply, ControlRequest } from '../control/protocol.js';
 import type { TsicornError } from '../errors.js';
 import type { Hooks } from '../hooks/hooks.js';
 import type { WorkerMessage } from '../ipc/messages.js';
@@ -9,36 +8,31 @@ import { stopTimings } from '../ipc/stop-timings.js';
 import type { Logger, ServerLog } from '../log/logger.js';
 import type { MasterMetrics } from '../metrics/master-metrics.js';
 import { buildStatus, runControlCommand } from './control-commands.js';
-import { ExitHistory } from './exit-history.js';
 import type { Listener } from './listeners.js';
+import { type HookServer, Observers } from './observers.js';
 import type { ReloadTrigger } from './reload.js';
-import { ReloadFlow, type ReloadOutcome, type ReloadWaiter } from './reload-flow.js';
-import { logSettingsChanged } from './rotation.js';
+import { ReloadFlow } from './reload-flow.js';
 import { RoundRobinBalancer } from './round-robin.js';
 import type { SignalInbox } from './signals.js';
 import { Supervision, workerFields } from './supervision.js';
 import type { SystemdNotifier } from './systemd-notify.js';
-import { Succession } from './upgrade.js';
+import { Succession, type SuccessorEvent } from './upgrade.js';
 import type { WorkerHandle } from './worker-handle.js';
-import { type Generation, WorkerPool } from './worker-pool.js';
+import { type Generation, WorkerPool, workerCount } from './worker-pool.js';
 
-type MasterEvent =
+export type MasterEvent =
   | { type: 'signal'; signal: NodeJS.Signals }
   | { type: 'worker-message'; worker: WorkerHandle; message: WorkerMessage }
   | { type: 'worker-exit'; worker: WorkerHandle; code: number | null; signal: NodeJS.Signals | null }
   | { type: 'reload'; trigger: ReloadTrigger }
   | { type: 'rotate'; next: Generation; remove: Listener[]; startedAt: number }
-  | { type: 'successor'; pid: number; ready: boolean; why?: string }
+  | SuccessorEvent
   | { type: 'control'; request: ControlRequest; reply: (answer: ControlReply, end?: boolean) => void }
   | { type: 'tick' };
 
 export type MasterState = 'booting' | 'running' | 'rotating' | 'stopping' | 'halted';
 
 const TICK_MS = 250;
-
-export function workerCount(setting: Settings['workers']): number {
-  return setting === 'auto' ? availableParallelism() : setting;
-}
 
 export interface MasterOptions {
   config: LoadedConfig;
@@ -85,21 +79,49 @@ export class Master {
   private readonly wakeups = new Set<NodeJS.Timeout>();
   private listenersClosed = false;
   private readonly startedAt = Date.now();
-  private readonly exits = new ExitHistory();
+  private readonly observers: Observers;
 
   constructor(private readonly opts: MasterOptions) {
     this.log = opts.serverLog.logger;
     this.hooks = opts.hooks;
+    this.observers = new Observers(
+      () => this.hooks,
+      () => this.hookServer(),
+      opts.metrics,
+      opts.notifier,
+    );
     this.supervision = new Supervision(this.log);
     const roundRobin = opts.config.settings.balance === 'round-robin';
     const fixed = opts.bindFixed ? 'socket activation' : roundRobin ? 'balance: round-robin' : null;
-    this.flow = new ReloadFlow({ number: 1, config: opts.config, listeners: opts.listeners }, this.log, opts.reloadConfig, fixed);
+    const master = this;
+    this.flow = new ReloadFlow({ number: 1, config: opts.config, listeners: opts.listeners }, this.log, opts.reloadConfig, fixed, {
+      get state() {
+        return master.state;
+      },
+      set state(state: MasterState) {
+        master.state = state;
+      },
+      get target() {
+        return master.target;
+      },
+      log: this.log,
+      get pool() {
+        return master.pool;
+      },
+      get observers() {
+        return master.observers;
+      },
+      serverLog: opts.serverLog,
+      scale: (to) => this.scale(to),
+      enqueue: (event) => this.enqueue(event),
+      configApplied: (config) => this.opts.onConfigApplied?.(config),
+    });
     this.target = workerCount(opts.config.settings.workers);
     this.pool = new WorkerPool(
       {
         message: (worker, message) => this.enqueue({ type: 'worker-message', worker, message }),
         exit: (worker, code, signal) => this.enqueue({ type: 'worker-exit', worker, code, signal }),
-        beforeSpawn: (id, generation) => this.hooks.call('pre_fork', this.hookServer(), { id, pid: 0, generation }),
+        beforeSpawn: (id, generation) => this.observers.beforeSpawn(id, generation),
       },
       this.log,
       roundRobin,
@@ -111,16 +133,9 @@ export class Master {
   /** The hooks in use: a reload that changes the module swaps them (src/cli/commands/serve.ts). */
   hooks: Hooks;
 
-  /** What a hook sees of the master (Gunicorn passes its Arbiter): facts and a logger, read-only. */
-  private hookServer() {
-    return {
-      pid: process.pid,
-      app: this.settings.app,
-      workers: this.target,
-      generation: this.current.number,
-      settings: this.settings,
-      log: this.log,
-    };
+  private hookServer(): HookServer {
+    const { settings, log } = this;
+    return { pid: process.pid, app: settings.app, workers: this.target, generation: this.current.number, settings, log };
   }
 
   /** The generation now serving. */
@@ -191,28 +206,29 @@ export class Master {
         this.onWorkerExit(event.worker, event.code, event.signal);
         break;
       case 'reload':
-        this.onReload(event.trigger);
+        this.flow.request(event.trigger);
         break;
       case 'rotate':
-        this.startRotation(event.next, event.remove, event.startedAt);
+        this.flow.start(event.next, event.remove, event.startedAt);
         break;
       case 'successor':
-        if (!event.ready) {
-          this.succession.failed();
-          this.log.error({ error: event.why }, 'upgrade failed: this master keeps serving');
-        } else {
-          this.log.info({ newMasterPid: event.pid }, 'upgrade: new master is serving; this one leaves');
-          this.succession.tookOver();
-          this.stop('graceful');
-        }
+        if (this.succession.settled(event, this.log)) this.stop('graceful');
         break;
       case 'control':
         runControlCommand(event.request, event.reply, {
           state: this.state,
           target: this.target,
           workers: this.pool.size,
-          status: () => this.status(),
-          reload: (waiter) => this.onReload({ source: 'control' }, waiter),
+          status: () =>
+            buildStatus({
+              state: this.state,
+              startedAt: this.startedAt,
+              current: this.current,
+              target: this.target,
+              workers: this.pool.all(),
+              exits: this.observers.exits,
+            }),
+          reload: (waiter) => this.flow.request({ source: 'control' }, waiter),
           reopenLogs: () => this.reopenLogs(),
           scale: (to) => this.scale(to),
           stop: (mode) => this.stop(mode),
@@ -236,7 +252,7 @@ export class Master {
         this.stop('quick');
         break;
       case 'SIGHUP':
-        this.onReload({ source: 'signal' });
+        this.flow.request({ source: 'signal' });
         break;
       case 'SIGUSR1':
         this.reopenLogs();
@@ -262,161 +278,22 @@ export class Master {
     this.log.info({ workers: this.pool.size }, 'log files reopened');
   }
 
-  private status(): ServerStatus {
-    return buildStatus({
-      state: this.state,
-      startedAt: this.startedAt,
-      current: this.current,
-      target: this.target,
-      workers: this.pool.all(),
-      exits: this.exits,
-    });
-  }
-
   private scale(to: number): void {
     if ((this.state !== 'running' && this.state !== 'rotating') || to < 1 || to === this.target) return;
     this.log.info({ from: this.target, to }, 'worker count changed');
-    const from = this.target;
+    this.observers.workersChanged(to, this.target);
     this.target = to;
-    this.hooks.call('nworkers_changed', this.hookServer(), to, from);
-  }
-
-  private onReload(trigger: ReloadTrigger, waiter?: ReloadWaiter): void {
-    if (this.state === 'stopping' || this.state === 'halted') {
-      waiter?.({ ok: false, message: 'the server is stopping; no reload' });
-      return;
-    }
-    const step = this.flow.request(trigger, this.state === 'running', waiter);
-    if (step.kind === 'queued') {
-      this.log.info({ trigger: trigger.source, path: trigger.path, state: this.state }, 'reload queued until the current one ends');
-      return;
-    }
-    if (step.kind === 'invalid') {
-      this.opts.metrics?.reloaded('invalid_config');
-      this.settleReload({
-        ok: false,
-        message: 'reload refused: the config is invalid; the running config and workers stay',
-        details: step.errors,
-      });
-      return;
-    }
-    if (step.kind === 'unchanged') {
-      this.opts.metrics?.reloaded('unchanged');
-      this.settleReload({ ok: true, message: 'the config is unchanged; nothing to do' });
-      return;
-    }
-    this.hooks.call('on_reload', this.hookServer());
-    this.opts.notifier?.reloading();
-    if (step.kind === 'live') {
-      this.opts.metrics?.reloaded('ok');
-      this.scale(workerCount(step.config.settings.workers));
-      if (logSettingsChanged(this.current.config, step.config)) this.applyLogSettings(step.config);
-      this.flow.current = { ...this.current, config: step.config };
-      this.opts.onConfigApplied?.(step.config);
-      this.settleReload({ ok: true, message: 'reloaded: applied without replacing workers' });
-    } else {
-      const { number, config, startedAt } = step;
-      step.listeners.then(
-        ({ listeners, remove }) => this.enqueue({ type: 'rotate', next: { number, config, listeners }, remove, startedAt }),
-        (err: Error) => {
-          this.opts.metrics?.reloaded('bind_failed');
-          this.log.error({ error: err.message }, 'reload failed: cannot open the new listeners; keeping the running config and workers');
-          this.settleReload({ ok: false, message: `reload failed: cannot open the new listeners: ${err.message}` });
-          this.runPendingReload();
-        },
-      );
-    }
-  }
-
-  /** `log.*` changes apply live: the master's own log, and every worker's (no rotation needed). */
-  private applyLogSettings(config: LoadedConfig): void {
-    const log = config.settings.log;
-    this.opts.serverLog
-      .configure(log, config.baseDir)
-      .catch((err: unknown) => this.log.error({ err }, 'cannot apply the new log settings'));
-    this.pool.broadcast({ type: 'configure-log', log });
   }
 
   /** USR2: start a new master on the same listeners; leave once it is ready (or serve on if it fails). */
   private upgrade(): void {
-    if (this.state !== 'running' || this.succession.inProgress) {
-      this.log.warn(
-        { state: this.state, upgrading: this.succession.inProgress },
-        'upgrade refused: wait until the running rotation or upgrade ends',
-      );
-      return;
-    }
-    const pid = this.succession.start(this.current.listeners, {
-      ready: (newPid) => this.enqueue({ type: 'successor', pid: newPid, ready: true }),
-      failed: (why) => this.enqueue({ type: 'successor', pid: 0, ready: false, why }),
-    });
-    this.log.info({ newMasterPid: pid }, 'upgrade: new master starting');
-  }
-
-  private startRotation(next: Generation, remove: Listener[], startedAt: number): void {
-    this.flow.begin(next, remove, startedAt, this.target);
-    if (this.state !== 'running') {
-      this.flow.abandon();
-      return;
-    }
-    this.state = 'rotating';
-    // The new generation boots with the new worker count; nothing else of it applies yet.
-    this.scale(workerCount(next.config.settings.workers));
-    this.log.info({ generation: next.number, workers: this.target }, 'rotation started');
-  }
-
-  private finishRotation(): void {
-    const previous = this.current;
-    const rotation = this.flow.finish();
-    if (!rotation) return;
-    this.state = 'running';
-    this.opts.metrics?.reloaded('ok');
-    if (logSettingsChanged(previous.config, rotation.next.config)) this.applyLogSettings(rotation.next.config);
-    this.opts.onConfigApplied?.(rotation.next.config);
-    const durationMs = Date.now() - rotation.startedAt;
-    this.log.info({ generation: rotation.next.number, workers: this.target, durationMs }, 'rotation finished');
-    this.settleReload({ ok: true, message: `reloaded: generation ${rotation.next.number}, ${this.target} workers, in ${durationMs} ms` });
-    this.runPendingReload();
-  }
-
-  /** A new worker did not come up: stop the new generation, keep the old one serving as it was. */
-  private abandonRotation(worker: WorkerHandle, why: string, stack: string | undefined): void {
-    const rotation = this.flow.abandon();
-    if (!rotation) return;
-    this.state = 'running';
-    this.opts.metrics?.reloaded('failed_boot');
-    this.scale(rotation.previousTarget);
-    this.pool.abandon(this.target, rotation.next);
-    this.log.error(
-      { ...workerFields(worker), error: why, stack, durationMs: Date.now() - rotation.startedAt },
-      'reload failed: a new worker did not start; the running workers keep serving',
-    );
-    this.settleReload({
-      ok: false,
-      message: 'reload failed: a new worker did not start; the running workers keep serving',
-      details: [why, ...(stack ? stack.split('\n').slice(0, 8) : [])],
-    });
-    this.runPendingReload();
-  }
-
-  /** A reload has its outcome: whoever waits on it learns it, and systemd sees the server serving. */
-  private settleReload(outcome: ReloadOutcome): void {
-    this.flow.settle(outcome);
-    this.opts.notifier?.ready(`serving, ${this.target} workers`);
-  }
-
-  private runPendingReload(): void {
-    const pending = this.flow.takePending();
-    if (pending) this.enqueue({ type: 'reload', trigger: pending });
+    this.succession.request(this.state === 'running', this.current.listeners, this.log, (event) => this.enqueue(event));
   }
 
   private onWorkerMessage(worker: WorkerHandle, message: WorkerMessage): void {
     switch (message.type) {
       case 'ready':
-        if (worker.state !== 'booting') return;
-        worker.state = 'ready';
-        worker.readyAt = Date.now();
-        worker.lastHeartbeat = worker.readyAt;
+        if (!worker.markReady(Date.now())) return;
         this.log.info({ ...workerFields(worker), interface: message.interface, bootMs: message.bootMs }, 'worker ready');
         this.balancer?.flush();
         this.wakeAfter(this.flow.settingsOf(worker).min_uptime * 1000);
@@ -424,22 +301,16 @@ export class Master {
           this.state = 'running';
           this.log.info({ workers: this.target, listeners: this.current.listeners.map((l) => l.bound) }, 'server ready');
           this.opts.onReady?.();
-          this.opts.notifier?.ready(`serving, ${this.target} workers`);
-          this.hooks.call('when_ready', this.hookServer());
+          this.observers.serving(this.target);
           // A HUP or a saved file while the first workers booted.
-          this.runPendingReload();
+          this.flow.runPending();
         }
         break;
       case 'boot-failed':
         this.supervision.recordBootError(worker, message);
         break;
       case 'heartbeat':
-        worker.lastHeartbeat = Date.now();
-        worker.requests = message.requests;
-        worker.inflight = message.inflight;
-        worker.rss = message.rss;
-        worker.cpuMs = message.cpuMs;
-        worker.oldestRequest = message.oldest;
+        worker.noteHeartbeat(message, Date.now());
         break;
       case 'retire':
         worker.replaceReason ??= message.reason;
@@ -455,10 +326,8 @@ export class Master {
     this.pool.remove(worker);
     const now = Date.now();
     const facts = { ...workerFields(worker), code, signal, uptimeMs: now - worker.spawnedAt };
-    this.hooks.call('worker_exit', this.hookServer(), { id: worker.id, pid: worker.pid, generation: worker.generation, code, signal });
-    const exit = this.supervision.takeExitFacts(worker, code, signal, this.settings);
-    this.exits.record(worker.pid, worker.generation, worker.retireReason ?? exit.killedFor ?? 'exit');
-    this.opts.metrics?.workerExited(worker, exit.killedFor);
+    const exit = this.supervision.takeExitFacts(worker, code, signal);
+    this.observers.workerExited(worker, code, signal, exit.killedFor);
     if (worker.retireReason) {
       this.log.info({ ...facts, reason: worker.retireReason }, 'worker exited');
     } else if (this.state === 'booting') {
@@ -468,7 +337,7 @@ export class Master {
     } else if (this.state === 'rotating' && this.flow.failedToStay(worker, now)) {
       // Not ready, or ready for less than min_uptime: the new code is not fit to replace the old.
       this.log.error(facts, worker.readyAt === 0 ? 'new worker exited before it was ready' : 'new worker exited within min_uptime');
-      this.abandonRotation(worker, exit.why, exit.bootError?.stack);
+      this.flow.abandon(worker, exit.why, exit.bootError?.stack);
     } else if (exit.killedFor === 'timeout') {
       this.log.warn({ ...facts, reason: 'timeout' }, 'worker exited');
     } else if (this.state === 'running' || this.state === 'rotating') {
@@ -490,7 +359,7 @@ export class Master {
     } else if (this.state === 'rotating' && this.flow.rotation) {
       const { next } = this.flow.rotation;
       const surge = next.config.settings.max_surge || this.target;
-      if (this.pool.manageRotation(this.target, next, surge, 'reload', this.supervision.canSpawn(now), now)) this.finishRotation();
+      if (this.pool.manageRotation(this.target, next, surge, 'reload', this.supervision.canSpawn(now), now)) this.flow.finish();
     }
   }
 
@@ -515,8 +384,7 @@ export class Master {
     this.state = 'stopping';
     this.stopMode = mode;
     this.log.info({ mode, workers: this.pool.size }, mode === 'graceful' ? 'stopping gracefully' : 'stopping now');
-    // After USR2 the successor is the service's main process: it is not stopping.
-    if (!this.succession.handedOver) this.opts.notifier?.stopping();
+    this.observers.stopping(this.succession.handedOver);
     // Stop accepting first: new connections are refused at once instead of waiting in the
     // backlog for workers that are leaving (and being reset when the last of them exits).
     this.closeListeners();
@@ -550,7 +418,7 @@ export class Master {
     this.wakeups.clear();
     this.closeListeners();
     this.log.info({ error: this.failure?.code }, 'stopped');
-    this.hooks.call('on_exit', this.hookServer());
+    this.observers.stopped();
     this.finished?.(this.failure);
   }
 }

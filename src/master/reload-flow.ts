@@ -1,15 +1,19 @@
 import { keepRunningValues } from '../config/diff.js';
 import type { LoadedConfig, LoadOutcome } from '../config/load.js';
 import type { Settings } from '../config/settings.js';
-import type { Logger } from '../log/logger.js';
+import type { Logger, ServerLog } from '../log/logger.js';
+import type { ReloadResult } from '../metrics/names.js';
 import type { Listener } from './listeners.js';
+import type { MasterEvent, MasterState } from './master.js';
+import type { Observers } from './observers.js';
 import { listenersForReload, planReload, type ReloadTrigger, reportPlan } from './reload.js';
-import { closeUnshared, type Rotation } from './rotation.js';
+import { closeUnshared, logSettingsChanged, type Rotation } from './rotation.js';
+import { workerFields } from './supervision.js';
 import type { WorkerHandle } from './worker-handle.js';
-import type { Generation } from './worker-pool.js';
+import { type Generation, type WorkerPool, workerCount } from './worker-pool.js';
 
-/** What a reload comes to, for the master to carry out. */
-export type ReloadStep =
+/** What a reload comes to. */
+type ReloadStep =
   | { kind: 'queued' }
   /** The file did not validate: nothing changes. */
   | { kind: 'invalid'; errors: string[] }
@@ -29,11 +33,26 @@ export type ReloadStep =
 /** How a reload ended, for whoever waits on it (`tsicorn reload` over the control socket). */
 export interface ReloadOutcome {
   ok: boolean;
+  /** For the metrics: how it ended (`stopping`: it never ran). */
+  result: ReloadResult | 'stopping';
   message: string;
   details?: string[];
 }
 
 export type ReloadWaiter = (outcome: ReloadOutcome) => void;
+
+/** What a reload does to the master it runs in (src/master/master.ts gives it these). */
+export interface ReloadHost {
+  state: MasterState;
+  readonly target: number;
+  readonly log: Logger;
+  readonly pool: WorkerPool;
+  readonly observers: Observers;
+  readonly serverLog: ServerLog;
+  scale(to: number): void;
+  enqueue(event: Extract<MasterEvent, { type: 'reload' | 'rotate' }>): void;
+  configApplied(config: LoadedConfig): void;
+}
 
 /**
  * The generations a master runs and the reloads that move between them: the one serving, the one
@@ -57,6 +76,7 @@ export class ReloadFlow {
     private readonly reloadConfig: () => LoadOutcome,
     /** Why the listeners cannot change (socket activation, round-robin), or null. */
     private readonly fixedListeners: string | null,
+    private readonly host: ReloadHost,
   ) {
     this.current = first;
   }
@@ -66,7 +86,7 @@ export class ReloadFlow {
    * otherwise read and validated as check-config does, with settings that need a master restart
    * kept at their running values until that restart.
    */
-  request(trigger: ReloadTrigger, masterRunning: boolean, waiter?: ReloadWaiter): ReloadStep {
+  private decide(trigger: ReloadTrigger, masterRunning: boolean, waiter?: ReloadWaiter): ReloadStep {
     if (!masterRunning || this.preparing) {
       // One pending reload, run when this one ends (a HUP wins over a file event).
       if (this.pending?.source !== 'signal') this.pending = trigger;
@@ -92,9 +112,10 @@ export class ReloadFlow {
     return { kind: 'rotate', number: ++this.generations, config, startedAt: Date.now(), listeners };
   }
 
-  /** The reload that ran has an outcome: tell those waiting on it. */
-  settle(outcome: ReloadOutcome): void {
+  /** The reload that ran has an outcome: tell those waiting on it, and the observers. */
+  private settle(outcome: ReloadOutcome): void {
     for (const waiter of this.waitingRunning.splice(0)) waiter(outcome);
+    if (outcome.result !== 'stopping') this.host.observers.reloadEnded(outcome.result, this.host.target);
   }
 
   /** The next reload to run, if one was queued. */
@@ -104,12 +125,8 @@ export class ReloadFlow {
     return pending;
   }
 
-  begin(next: Generation, remove: Listener[], startedAt: number, previousTarget: number): void {
-    this.rotation = { next, remove, startedAt, previousTarget };
-  }
-
   /** The rotation is complete: its generation is the one serving. */
-  finish(): Rotation | null {
+  private complete(): Rotation | null {
     const rotation = this.rotation;
     if (!rotation) return null;
     this.current = rotation.next;
@@ -119,7 +136,7 @@ export class ReloadFlow {
   }
 
   /** The rotation is given up (a bad deploy, or the server stopping): its new listeners close. */
-  abandon(): Rotation | null {
+  private giveUp(): Rotation | null {
     const rotation = this.rotation;
     if (!rotation) return null;
     this.rotation = null;
@@ -129,11 +146,120 @@ export class ReloadFlow {
 
   /** Nothing more runs: a stop drops the rotation and the pending reload. */
   clear(): void {
-    this.abandon();
+    this.giveUp();
     this.pending = null;
-    const stopping = { ok: false, message: 'the server is stopping; the reload did not happen' };
-    this.settle(stopping);
+    const stopping: ReloadOutcome = { ok: false, result: 'stopping', message: 'the server is stopping; the reload did not happen' };
+    for (const waiter of this.waitingRunning.splice(0)) waiter(stopping);
     for (const waiter of this.waitingQueued.splice(0)) waiter(stopping);
+  }
+
+  /** Runs a reload (HUP, a watched file, `tsicorn reload`), or queues it behind the one running. */
+  request(trigger: ReloadTrigger, waiter?: ReloadWaiter): void {
+    if (this.host.state === 'stopping' || this.host.state === 'halted') {
+      waiter?.({ ok: false, result: 'stopping', message: 'the server is stopping; no reload' });
+      return;
+    }
+    const step = this.decide(trigger, this.host.state === 'running', waiter);
+    if (step.kind === 'queued') {
+      this.host.log.info(
+        { trigger: trigger.source, path: trigger.path, state: this.host.state },
+        'reload queued until the current one ends',
+      );
+      return;
+    }
+    if (step.kind === 'invalid') {
+      const message = 'reload refused: the config is invalid; the running config and workers stay';
+      this.settle({ ok: false, result: 'invalid_config', message, details: step.errors });
+      return;
+    }
+    if (step.kind === 'unchanged') {
+      this.settle({ ok: true, result: 'unchanged', message: 'the config is unchanged; nothing to do' });
+      return;
+    }
+    this.host.observers.reloadStarted();
+    if (step.kind === 'live') {
+      this.host.scale(workerCount(step.config.settings.workers));
+      if (logSettingsChanged(this.current.config, step.config)) this.applyLogSettings(step.config);
+      this.current = { ...this.current, config: step.config };
+      this.host.configApplied(step.config);
+      this.settle({ ok: true, result: 'ok', message: 'reloaded: applied without replacing workers' });
+    } else {
+      const { number, config, startedAt } = step;
+      step.listeners.then(
+        ({ listeners, remove }) => this.host.enqueue({ type: 'rotate', next: { number, config, listeners }, remove, startedAt }),
+        (err: Error) => {
+          this.host.log.error(
+            { error: err.message },
+            'reload failed: cannot open the new listeners; keeping the running config and workers',
+          );
+          this.settle({ ok: false, result: 'bind_failed', message: `reload failed: cannot open the new listeners: ${err.message}` });
+          this.runPending();
+        },
+      );
+    }
+  }
+
+  /** `log.*` changes apply live: the master's own log, and every worker's (no rotation needed). */
+  applyLogSettings(config: LoadedConfig): void {
+    const log = config.settings.log;
+    this.host.serverLog
+      .configure(log, config.baseDir)
+      .catch((err: unknown) => this.host.log.error({ err }, 'cannot apply the new log settings'));
+    this.host.pool.broadcast({ type: 'configure-log', log });
+  }
+
+  /** The new generation's listeners are bound: its rotation starts. */
+  start(next: Generation, remove: Listener[], startedAt: number): void {
+    this.rotation = { next, remove, startedAt, previousTarget: this.host.target };
+    if (this.host.state !== 'running') {
+      this.giveUp();
+      return;
+    }
+    this.host.state = 'rotating';
+    // The new generation boots with the new worker count; nothing else of it applies yet.
+    this.host.scale(workerCount(next.config.settings.workers));
+    this.host.log.info({ generation: next.number, workers: this.host.target }, 'rotation started');
+  }
+
+  /** Every new worker stayed up min_uptime and every old one left: the rotation is complete. */
+  finish(): void {
+    const previous = this.current;
+    const rotation = this.complete();
+    if (!rotation) return;
+    this.host.state = 'running';
+    if (logSettingsChanged(previous.config, rotation.next.config)) this.applyLogSettings(rotation.next.config);
+    this.host.configApplied(rotation.next.config);
+    const durationMs = Date.now() - rotation.startedAt;
+    this.host.log.info({ generation: rotation.next.number, workers: this.host.target, durationMs }, 'rotation finished');
+    const message = `reloaded: generation ${rotation.next.number}, ${this.host.target} workers, in ${durationMs} ms`;
+    this.settle({ ok: true, result: 'ok', message });
+    this.runPending();
+  }
+
+  /** A new worker did not come up: stop the new generation, keep the old one serving as it was. */
+  abandon(worker: WorkerHandle, why: string, stack: string | undefined): void {
+    const rotation = this.giveUp();
+    if (!rotation) return;
+    this.host.state = 'running';
+    this.host.scale(rotation.previousTarget);
+    this.host.pool.abandon(this.host.target, rotation.next);
+    this.host.log.error(
+      { ...workerFields(worker), error: why, stack, durationMs: Date.now() - rotation.startedAt },
+      'reload failed: a new worker did not start; the running workers keep serving',
+    );
+    this.settle({
+      ok: false,
+      result: 'failed_boot',
+      message: 'reload failed: a new worker did not start; the running workers keep serving',
+      details: [why, ...(stack ? stack.split('\n').slice(0, 8) : [])],
+    });
+    this.runPending();
+  }
+
+  /** The one reload queued behind a boot or a rotation, run now. */
+  runPending(): void {
+    const pending = this.takePending();
+    if (pending) this.host.enqueue({ type: 'reload', trigger: pending });
   }
 
   /** The settings a worker was started with: its generation's. */

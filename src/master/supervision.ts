@@ -41,7 +41,7 @@ export class Supervision {
   }
 
   /** Facts about an exited worker, forgotten once read. */
-  takeExitFacts(worker: WorkerHandle, code: number | null, signal: NodeJS.Signals | null, settings: Settings): ExitFacts {
+  takeExitFacts(worker: WorkerHandle, code: number | null, signal: NodeJS.Signals | null): ExitFacts {
     const bootError = this.bootErrors.get(worker);
     const killedFor = this.killedFor.get(worker);
     this.bootErrors.delete(worker);

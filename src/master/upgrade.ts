@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import type { Logger } from '../log/logger.js';
 import type { InheritedFds, Listener } from './listeners.js';
 
 /** How a master hands its listeners to its successor (reserved TSICORN__ variables). */
@@ -51,17 +52,29 @@ export class Succession {
     return this.child !== null;
   }
 
-  start(listeners: Listener[], events: SuccessorEvents): number {
-    this.child = spawnSuccessor(listeners, events);
-    return this.child.pid ?? 0;
+  /** USR2: a successor is started unless one is already coming or the master is busy (booting, rotating). */
+  request(masterRunning: boolean, listeners: Listener[], log: Logger, enqueue: (event: SuccessorEvent) => void): void {
+    if (!masterRunning || this.child !== null) {
+      log.warn({ upgrading: this.child !== null }, 'upgrade refused: wait until the running rotation or upgrade ends');
+      return;
+    }
+    this.child = spawnSuccessor(listeners, {
+      ready: (pid) => enqueue({ type: 'successor', pid, ready: true }),
+      failed: (why) => enqueue({ type: 'successor', pid: 0, ready: false, why }),
+    });
+    log.info({ newMasterPid: this.child.pid }, 'upgrade: new master starting');
   }
 
-  failed(): void {
-    this.child = null;
-  }
-
-  tookOver(): void {
+  /** The successor is serving (true: this master leaves now) or failed (false: this one serves on). */
+  settled(event: SuccessorEvent, log: Logger): boolean {
+    if (!event.ready) {
+      this.child = null;
+      log.error({ error: event.why }, 'upgrade failed: this master keeps serving');
+      return false;
+    }
+    log.info({ newMasterPid: event.pid }, 'upgrade: new master is serving; this one leaves');
     this.handedOver = true;
+    return true;
   }
 
   /** The old master stops before its successor was ready: the successor goes too. */
@@ -69,6 +82,9 @@ export class Succession {
     if (this.child && !this.handedOver) this.child.kill('SIGTERM');
   }
 }
+
+/** What the master's queue carries about its successor. */
+export type SuccessorEvent = { type: 'successor'; pid: number; ready: boolean; why?: string };
 
 /** In a successor: the listeners handed over, read once and removed from the environment. */
 export function takeInheritedFds(env: NodeJS.ProcessEnv = process.env): { fds: InheritedFds; predecessor: number | null } {

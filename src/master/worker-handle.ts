@@ -99,6 +99,24 @@ export class WorkerHandle {
     this.child.on('error', () => {});
   }
 
+  /** The worker listens: ready (false if it was not booting, e.g. already told to leave). */
+  markReady(now: number): boolean {
+    if (this.state !== 'booting') return false;
+    this.state = 'ready';
+    this.readyAt = now;
+    this.lastHeartbeat = now;
+    return true;
+  }
+
+  noteHeartbeat(beat: Extract<WorkerMessage, { type: 'heartbeat' }>, now: number): void {
+    this.lastHeartbeat = now;
+    this.requests = beat.requests;
+    this.inflight = beat.inflight;
+    this.rss = beat.rss;
+    this.cpuMs = beat.cpuMs;
+    this.oldestRequest = beat.oldest;
+  }
+
   get pid(): number {
     return this.child.pid ?? 0;
   }

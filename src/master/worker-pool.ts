@@ -1,10 +1,17 @@
 import { randomInt } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import type { LoadedConfig } from '../config/load.js';
+import type { Settings } from '../config/settings.js';
 import type { MasterMessage } from '../ipc/messages.js';
 import { stopTimings } from '../ipc/stop-timings.js';
 import type { Logger } from '../log/logger.js';
 import type { Listener } from './listeners.js';
 import { type ExitReason, type WorkerEvents, WorkerHandle } from './worker-handle.js';
+
+/** `workers: auto` is the CPUs this process may use. */
+export function workerCount(setting: Settings['workers']): number {
+  return setting === 'auto' ? availableParallelism() : setting;
+}
 
 /** What a generation of workers is started with: its config and the listeners it inherits. */
 export interface Generation {

@@ -40,7 +40,7 @@ export class Drain {
   constructor(private readonly opts: DrainOptions) {}
 
   start(): void {
-    const { servers, tracker, counters } = this.opts;
+    const { servers, counters } = this.opts;
     // net.Server's close, not http.Server's: the latter also reaps idle keep-alive sockets at once.
     for (const server of servers) NetServer.prototype.close.call(server);
     for (const res of counters.open) if (!res.headersSent) res.setHeader('connection', 'close');
