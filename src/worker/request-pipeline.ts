@@ -56,6 +56,8 @@ export interface PipelineOptions {
   keepAlive: boolean;
   /** Called after each request is counted (max_requests). */
   onRequest: (count: number) => void;
+  /** Called just before the app is: the worker's chance to tell the master what is about to run. */
+  beforeApp: () => void;
   accessLog: AccessLog;
   /** Lower-case name of the request id header (`log.request_id_header`). */
   requestIdHeader: string;
@@ -162,6 +164,7 @@ export function requestPipeline(opts: PipelineOptions): RequestListener {
     }
     // After the limits: they count the fields the client sent, not the id made here.
     if (madeId) setRawHeader(req, requestIdHeader, requestId);
+    opts.beforeApp();
     requestHooks?.pre(req);
     try {
       const out = listener(req, res);

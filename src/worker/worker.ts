@@ -34,6 +34,8 @@ export class Worker {
   private readonly tracker = new ConnectionTracker();
   private readonly servers: HttpServer[] = [];
   private heartbeat: NodeJS.Timeout | undefined;
+  private beatEveryMs = 1000;
+  private lastBeatAt = 0;
   private retireAsked = false;
   private drain: Drain | null = null;
   private tls: TlsMaterial | null = null;
@@ -74,6 +76,7 @@ export class Worker {
       isDraining: () => this.drain !== null,
       keepAlive: settings.keepalive > 0,
       onRequest: (count) => this.countRequest(count),
+      beforeApp: () => this.beatIfStale(),
       accessLog: this.accessLog,
       requestIdHeader,
       proxyRules,
@@ -95,14 +98,25 @@ export class Worker {
       this.servers.push(server);
       await listenOnInherited(server, inherited, settings.backlog);
     }
-    const interval = Math.max(100, Math.min(1000, (settings.timeout * 1000) / 4 || 1000));
-    this.heartbeat = setInterval(() => this.beat(), interval);
+    this.beatEveryMs = Math.max(100, Math.min(1000, (settings.timeout * 1000) / 4 || 1000));
+    this.heartbeat = setInterval(() => this.beat(), this.beatEveryMs);
     sendToMaster({ type: 'ready', interface: app.kind, describe: app.describe, bootMs: Date.now() - startedAt });
     this.log.info({ interface: app.kind, app: settings.app, bootMs: Date.now() - startedAt }, 'worker ready');
   }
 
+  /**
+   * A request starts and the last heartbeat is half an interval old: beat now, before the app
+   * runs. If the app then blocks the event loop, the master's timeout log can still name the
+   * request (the beat is written to the IPC pipe before the handler is called). At most one
+   * extra message per half interval, however many requests.
+   */
+  private beatIfStale(): void {
+    if (Date.now() - this.lastBeatAt >= this.beatEveryMs / 2) this.beat();
+  }
+
   /** Once a heartbeat interval: counts, and the oldest request in flight (Sets keep insertion order). */
   private beat(): void {
+    this.lastBeatAt = Date.now();
     const { requests, inflight, open } = this.counters;
     const first = open.values().next();
     const req = first.done ? undefined : first.value.req;

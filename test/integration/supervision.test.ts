@@ -37,6 +37,20 @@ test('a worker whose event loop blocks longer than timeout is killed and replace
   assert.notEqual(await hung, 200, 'the blocked request could not be answered');
 });
 
+test('a handler that blocks the moment it is called is still named in the timeout log', { timeout: 30_000 }, async (t) => {
+  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 1, timeout: 1 }) } });
+  const [blocked] = server.workerPids();
+  // The worker has served nothing: no regular heartbeat knows of this request.
+  const hung = fetch(`${server.url()}/block?ms=60000`, { signal: AbortSignal.timeout(20_000) }).then(
+    (r) => r.status,
+    (e: Error) => e.name,
+  );
+  const timedOut = await server.waitForLog('worker timed out (event loop blocked); killing it', { workerPid: blocked });
+  assert.equal(timedOut.oldestRequest, 'GET /block?ms=60000');
+  assert.equal(timedOut.inflight, 1);
+  assert.notEqual(await hung, 200);
+});
+
 test('max_requests recycles workers under concurrent load without a failed request', { timeout: 60_000 }, async (t) => {
   const server = await startServer(t, {
     files: { 'server.yaml': serverYaml(APP, { workers: 2, max_requests: 50, max_requests_jitter: 10 }) },
