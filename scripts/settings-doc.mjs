@@ -14,7 +14,7 @@ const RELOAD = {
   live: '**live**: a reload applies it without replacing any worker',
   rotate: '**rotate**: a reload replaces every worker with one started with the new value (zero downtime)',
   restart:
-    '**restart**: a reload logs that it needs a master restart; it takes effect when a new master starts (`tsicorn upgrade` / USR2, or a stop and start)',
+    '**restart**: a reload keeps the running value and logs that the change needs a master restart; it takes effect when a new master starts (`tsicorn upgrade` / USR2, or a stop and start)',
 };
 
 const isGroup = (s) => s.type === 'object' && s.properties !== undefined;
@@ -106,6 +106,11 @@ function entries(schema) {
   return Object.entries(schema.properties).filter(([key]) => key !== '$schema');
 }
 
+/** True when some setting is validated but not acted on yet (`x-planned`). */
+function anyPlanned(schema) {
+  return entries(schema).some(([, s]) => (isGroup(s) ? anyPlanned(s) : s['x-planned'] !== undefined));
+}
+
 function plannedNote(s) {
   if (s['x-planned'] === true) return '> **Planned**: accepted and validated, but not acted on yet.\n';
   if (typeof s['x-planned'] === 'string') return `> **Partly planned**: ${s['x-planned']}.\n`;
@@ -171,7 +176,7 @@ export function renderSettingsDoc(schema) {
     '',
     '- **File**: a setting in a group is nested under it: `log.level` is `level:` under `log:`. `${VAR}` and `${VAR:-default}` are filled from the environment first.',
     '- **Environment**: `TSICORN_` and the dotted name upper-cased with `_` for `.`: `log.level` is `TSICORN_LOG_LEVEL`. Lists are comma-separated (`TSICORN_BIND=127.0.0.1:8000,unix:/run/app.sock`), mappings are `KEY=VALUE` pairs, added to those in the file (`TSICORN_ENV=NODE_ENV=production,TZ=UTC`), `true`/`false` may be written `yes`/`no`, `on`/`off`, `1`/`0`, and `null` (or an empty value) sets a setting that may be `null` to `null`. A `TSICORN_*` variable that names no setting is a warning.',
-    "- **Flags**: `tsicorn`, `check-config`, `print-config`, `reload`, `upgrade` and `reopen-logs` all take them (`tsicorn check-config --help` lists them). A list flag given more than once makes a list; given once it replaces the file's list.",
+    "- **Flags**: `tsicorn` and every other command that reads the config (`check-config`, `print-config`, `status`, `scale`, `reload`, `stop`, `reopen-logs`, `upgrade`) take them (`tsicorn check-config --help` lists them). A list flag given more than once makes a list; given once it replaces the file's list.",
     '',
     '## What a change needs at a reload',
     '',
@@ -179,8 +184,12 @@ export function renderSettingsDoc(schema) {
     '',
     ...Object.values(RELOAD).map((text) => `- ${text}.`),
     '',
-    'Settings marked **planned** are validated, so a file written for a later version already checks, but nothing acts on them yet.',
-    '',
+    ...(anyPlanned(schema)
+      ? [
+          'Settings marked **planned** are validated, so a file written for a later version already checks, but nothing acts on them yet.',
+          '',
+        ]
+      : []),
     '## Summary',
     '',
     '| setting | default | flag | environment | at reload |',

@@ -70,7 +70,7 @@ function buildProgram(): Command {
 
   const status = withConfig(
     'status',
-    "Show the running server: master, generation, every worker's pid, state, requests, memory, CPU",
+    "Show the running server (control socket): master, generation, every worker's pid, state, requests, memory, CPU",
   ).option('--json', 'print JSON', false);
   status.option('--wait <seconds>', 'wait until the server is serving with every worker ready (for systemd ExecStartPost=)');
   const statusFlags = addSettingFlags(status);
@@ -89,7 +89,7 @@ function buildProgram(): Command {
 
   const scale = program
     .command('scale')
-    .description('Change the number of workers: N, +N or -N')
+    .description('Change the number of workers: N, +N or -N, until the next reload (control socket)')
     .argument('<count>', 'N, +N or -N')
     .argument('[file]', 'config file the server runs with (default ./server.yaml)')
     .option('-c, --config <file>', 'config file (default ./server.yaml)')
@@ -102,11 +102,18 @@ function buildProgram(): Command {
   });
 
   for (const [name, signal, description] of [
-    ['reload', 'SIGHUP', 'Reload: re-read the config and replace every worker with zero downtime; waits for the outcome'],
+    [
+      'reload',
+      'SIGHUP',
+      'Reload: re-read the config and replace every worker with zero downtime; waits for the outcome, exit 1 on failure',
+    ],
     ['stop', 'SIGTERM', 'Stop gracefully (in-flight requests finish); waits until the server has exited'],
     ['reopen-logs', 'SIGUSR1', 'Make the master and every worker reopen their log files (for logrotate)'],
   ] as const) {
-    const command = withConfig(name, `${description} (control socket, else pidfile + ${signal})`);
+    const command = withConfig(
+      name,
+      `${description} (through the control socket; with control.socket null, sends ${signal} to the pid in pidfile and does not wait)`,
+    );
     if (name === 'stop') command.option('--quick', 'stop at once, without waiting for in-flight requests (SIGINT)', false);
     const readFlags = addSettingFlags(command);
     command.action(async (file: string | undefined, opts) => {

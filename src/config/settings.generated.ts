@@ -59,11 +59,11 @@ export interface SchemaResolvedConfig {
    */
   graceful_timeout: number;
   /**
-   * Seconds a new worker has to become ready during a start or rotation before the rotation is abandoned.
+   * Seconds a new worker has to become ready before the master kills it: at start-up tsicorn then stops (exit 3), during a rotation the rotation is abandoned and the old workers keep serving, otherwise the worker is replaced.
    */
   boot_timeout: number;
   /**
-   * Seconds a new worker must stay up after it is ready before the worker it replaces (rotation, max_requests) is retired: a deploy that crashes right after start never replaces a working worker.
+   * Seconds a new worker must stay up after it is ready before the worker it replaces (rotation, max_requests, max_memory) is retired; a new worker that exits sooner abandons the rotation, so a deploy that crashes right after start never replaces a working worker.
    */
   min_uptime: number;
   /**
@@ -200,7 +200,7 @@ export interface SchemaResolvedConfig {
      */
     config: boolean;
     /**
-     * Watch the app's directory and rotate the workers when a file changes (for development).
+     * Watch the app's directory and rotate the workers when a source file (one of `reload.extensions`) changes (for development). The config file and the hooks module are watched by `reload.config` instead; the server's own log and pid files never count.
      */
     code: boolean;
     /**
@@ -217,7 +217,7 @@ export interface SchemaResolvedConfig {
     ignore: string[];
   };
   /**
-   * Module exporting server hooks, relative to the config file: in the master `on_starting`, `when_ready`, `on_reload`, `pre_fork`, `worker_exit`, `nworkers_changed`, `on_exit`; in each worker `post_fork`, `post_worker_init`, `pre_request`, `post_request`. A hook that throws is logged; a change to the file reloads.
+   * Module exporting server hooks, relative to the config file: in the master `on_starting`, `when_ready`, `on_reload`, `pre_fork`, `worker_exit`, `nworkers_changed`, `on_exit`; in each worker `post_fork`, `post_worker_init`, `pre_request`, `post_request`. A hook that throws is logged; with `reload.config`, saving the module rotates the workers. A module that cannot be imported stops start-up (TSI_ERR_HOOKS).
    */
   hooks: string | null;
   /**
@@ -225,7 +225,7 @@ export interface SchemaResolvedConfig {
    */
   control: {
     /**
-     * Control socket for `tsicorn status|reload|scale|stop`: `auto` (a per-config path under $XDG_RUNTIME_DIR or beside the config file), a path, or null (off). Created with mode 0600.
+     * Unix socket for `tsicorn status|scale|reload|stop|reopen-logs`: `auto` (one per config file: `$XDG_RUNTIME_DIR/tsicorn-HASH.sock` when that variable is set, else `.NAME.sock` beside the config file), a path (relative to the config file), or null (off: `reload`, `stop` and `reopen-logs` then signal the pid in `pidfile`). Created with mode 0600; a USR2 successor takes it over.
      */
     socket: string | null;
   };
@@ -268,7 +268,7 @@ export interface SchemaResolvedConfig {
    */
   group: string | number | null;
   /**
-   * File mode creation mask of the workers, as a quoted octal string (`"0022"`); null = inherited.
+   * File mode creation mask of the master and the workers, as a quoted octal string (`"0022"`); null = inherited.
    */
   umask: null | string;
   /**

@@ -31,7 +31,8 @@ export function renderInitFile(app: string, schemaRef: string): string {
   const out = [
     `# yaml-language-server: $schema=${schemaRef}`,
     '# tsicorn server configuration. Every setting is listed with its default; uncomment to change.',
-    '# Check it with `tsicorn check-config`; reload a running server with `tsicorn reload` or SIGHUP.',
+    '# Check it with `tsicorn check-config`. A running server reloads when this file is saved',
+    '# (reload.config), on `tsicorn reload` or on SIGHUP; `tsicorn status` shows its workers.',
     '',
   ];
   const props = serverSchema().properties ?? {};
