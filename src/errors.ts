@@ -24,7 +24,11 @@ export const ERROR_CODES = {
   TSI_ERR_BIND: { exit: 1, summary: 'A listener cannot be opened (address in use, privileged port, bad socket path or fd).' },
   TSI_ERR_USER: { exit: 1, summary: 'The `user` or `group` in the config does not exist on this machine.' },
   TSI_ERR_PIDFILE: { exit: 1, summary: 'The pidfile names another running process, or cannot be written.' },
-  TSI_ERR_NOT_RUNNING: { exit: 1, summary: 'A command for a running server (`reload`, `upgrade`) found no server for this config.' },
+  TSI_ERR_NOT_RUNNING: {
+    exit: 1,
+    summary:
+      'A command for a running server (`status`, `scale`, `reload`, `stop`, `reopen-logs`, `upgrade`) found no server for this config.',
+  },
   TSI_ERR_WORKER_BOOT: {
     exit: 3,
     summary: 'At start-up the workers did not become ready (the app crashed while starting or exceeded boot_timeout).',

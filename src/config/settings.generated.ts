@@ -217,7 +217,7 @@ export interface SchemaResolvedConfig {
     ignore: string[];
   };
   /**
-   * Module exporting server hooks, relative to the config file: in the master `on_starting`, `when_ready`, `on_reload`, `pre_fork`, `worker_exit`, `nworkers_changed`, `on_exit`; in each worker `post_fork`, `post_worker_init`, `pre_request`, `post_request`. A hook that throws is logged; with `reload.config`, saving the module rotates the workers. A module that cannot be imported stops start-up (TSI_ERR_HOOKS).
+   * Module exporting server hooks, relative to the config file: in the master `on_starting`, `when_ready`, `on_reload`, `pre_fork`, `child_exit`, `nworkers_changed`, `on_exit`; in each worker `post_fork`, `post_worker_init`, `pre_request`, `post_request`, `worker_exit`. A hook that throws is logged; with `reload.config`, saving the module rotates the workers. A module that cannot be imported stops start-up (TSI_ERR_HOOKS).
    */
   hooks: string | null;
   /**

@@ -16,18 +16,20 @@ export function controlSocketPath(config: LoadedConfig, env: NodeJS.ProcessEnv =
   const setting = config.settings.control.socket;
   if (setting === null) return null;
   if (setting !== 'auto') return resolve(config.baseDir, setting);
-  return autoSocketPath(config.file ?? join(process.cwd(), String(config.settings.app)), config.file !== null, env);
+  return config.file === null ? NO_FILE_SOCKET() : autoSocketPath(config.file, env);
 }
 
-/** The `auto` path for a server identified by `identity` (its config file, or its app without one). */
-export function autoSocketPath(identity: string, isConfigFile: boolean, env: NodeJS.ProcessEnv = process.env): string {
-  const hash = createHash('sha256').update(identity).digest('hex').slice(0, 16);
+/**
+ * A server started without a config file (`tsicorn app.js`) has its socket in the directory it
+ * was started from, where `tsicorn status` run without a file looks for it.
+ */
+export const NO_FILE_SOCKET = () => join(process.cwd(), '.tsicorn.sock');
+
+/** The `auto` path for the server of the config file at `file` (absolute). */
+export function autoSocketPath(file: string, env: NodeJS.ProcessEnv = process.env): string {
+  const hash = createHash('sha256').update(file).digest('hex').slice(0, 16);
   const runtime = env.XDG_RUNTIME_DIR;
-  const candidate = runtime
-    ? join(runtime, `tsicorn-${hash}.sock`)
-    : isConfigFile
-      ? join(dirname(identity), `.${basename(identity)}.sock`)
-      : join(process.cwd(), '.tsicorn.sock');
+  const candidate = runtime ? join(runtime, `tsicorn-${hash}.sock`) : join(dirname(file), `.${basename(file)}.sock`);
   if (Buffer.byteLength(candidate) <= MAX_SOCKET_PATH) return candidate;
   return join(tmpdir(), `tsicorn-${process.getuid?.() ?? 'u'}-${hash}.sock`);
 }

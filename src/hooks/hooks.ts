@@ -5,8 +5,8 @@ import { pathToFileURL } from 'node:url';
 import type { Logger } from '../log/logger.js';
 
 /** The hooks tsicorn calls, Gunicorn's names, and the process each runs in. */
-export const MASTER_HOOKS = ['on_starting', 'when_ready', 'on_reload', 'pre_fork', 'worker_exit', 'nworkers_changed', 'on_exit'] as const;
-export const WORKER_HOOKS = ['post_fork', 'post_worker_init', 'pre_request', 'post_request'] as const;
+export const MASTER_HOOKS = ['on_starting', 'when_ready', 'on_reload', 'pre_fork', 'child_exit', 'nworkers_changed', 'on_exit'] as const;
+export const WORKER_HOOKS = ['post_fork', 'post_worker_init', 'pre_request', 'post_request', 'worker_exit'] as const;
 export type HookName = (typeof MASTER_HOOKS)[number] | (typeof WORKER_HOOKS)[number];
 
 type HookFunction = (...args: unknown[]) => unknown;

@@ -46,6 +46,8 @@ export interface MasterOptions {
   onConfigApplied?: (config: LoadedConfig) => void;
   /** Called once when every worker of the first generation is ready. */
   onReady?: () => void;
+  /** A USR2 successor failed before it was ready (this master serves on). */
+  onUpgradeFailed?: () => void;
   /** systemd's readiness protocol, when systemd asked for it (NOTIFY_SOCKET). */
   notifier?: SystemdNotifier | null;
   /** The user's hooks module (`hooks:`), replaced when a reload brings a new one. */
@@ -143,6 +145,11 @@ export class Master {
     return this.flow.current;
   }
 
+  /** The config of the generation now serving. */
+  get config(): LoadedConfig {
+    return this.current.config;
+  }
+
   /** The settings the master acts on: those of the generation now serving. */
   get settings(): Settings {
     return this.current.config.settings;
@@ -213,6 +220,7 @@ export class Master {
         break;
       case 'successor':
         if (this.succession.settled(event, this.log)) this.stop('graceful');
+        else this.opts.onUpgradeFailed?.();
         break;
       case 'control':
         runControlCommand(event.request, event.reply, {

@@ -56,7 +56,7 @@ export class Observers {
   }
 
   workerExited(worker: WorkerHandle, code: number | null, signal: NodeJS.Signals | null, killedFor: string | undefined): void {
-    this.hooks().call('worker_exit', this.server(), { id: worker.id, pid: worker.pid, generation: worker.generation, code, signal });
+    this.hooks().call('child_exit', this.server(), { id: worker.id, pid: worker.pid, generation: worker.generation, code, signal });
     this.exits.record(worker.pid, worker.generation, worker.retireReason ?? killedFor ?? 'exit');
     this.metrics?.workerExited(worker, killedFor);
   }

@@ -88,8 +88,9 @@ export class ReloadFlow {
    */
   private decide(trigger: ReloadTrigger, masterRunning: boolean, waiter?: ReloadWaiter): ReloadStep {
     if (!masterRunning || this.preparing) {
-      // One pending reload, run when this one ends (a HUP wins over a file event).
-      if (this.pending?.source !== 'signal') this.pending = trigger;
+      // One pending reload, run when this one ends. One that rotates (HUP, `tsicorn reload`, a code
+      // change) is never replaced by a config-file save, which might not rotate.
+      if (this.pending === null || this.pending.source === 'watch') this.pending = trigger;
       if (waiter) this.waitingQueued.push(waiter);
       return { kind: 'queued' };
     }
@@ -178,7 +179,7 @@ export class ReloadFlow {
     }
     this.host.observers.reloadStarted();
     if (step.kind === 'live') {
-      this.host.scale(workerCount(step.config.settings.workers));
+      this.followWorkers(this.current.config, step.config);
       if (logSettingsChanged(this.current.config, step.config)) this.applyLogSettings(step.config);
       this.current = { ...this.current, config: step.config };
       this.host.configApplied(step.config);
@@ -199,6 +200,15 @@ export class ReloadFlow {
     }
   }
 
+  /**
+   * `workers` applies when the reload changed it, and only then: a count set by TTIN, TTOU or
+   * `tsicorn scale` stays until the file says otherwise (Gunicorn's HUP resets it; ours keeps
+   * what an operator chose on purpose).
+   */
+  private followWorkers(before: LoadedConfig, after: LoadedConfig): void {
+    if (before.settings.workers !== after.settings.workers) this.host.scale(workerCount(after.settings.workers));
+  }
+
   /** `log.*` changes apply live: the master's own log, and every worker's (no rotation needed). */
   applyLogSettings(config: LoadedConfig): void {
     const log = config.settings.log;
@@ -217,7 +227,7 @@ export class ReloadFlow {
     }
     this.host.state = 'rotating';
     // The new generation boots with the new worker count; nothing else of it applies yet.
-    this.host.scale(workerCount(next.config.settings.workers));
+    this.followWorkers(this.current.config, next.config);
     this.host.log.info({ generation: next.number, workers: this.host.target }, 'rotation started');
   }
 

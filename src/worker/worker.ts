@@ -202,6 +202,7 @@ export class Worker {
 
   /** Leaves with the access log written out and the last request counts sent to the master. */
   exit(): never {
+    this.hooks.call('worker_exit', { pid: process.ppid, settings: this.boot.settings }, this.hookWorker);
     return exitReporting(this.metrics, () => this.accessLog.flush());
   }
 }

@@ -205,3 +205,44 @@ test(
     assert.match(gaveUp.stderr, /the server was not serving within 1 s \(last: no server is running/);
   },
 );
+
+test('a USR2 successor that fails leaves the old master with its pidfile and its control socket', opts, async (t) => {
+  const server = await startServer(t, {
+    files: {
+      'server.yaml': serverYaml('app.mjs', { workers: 1, pidfile: 'app.pid' }),
+      'app.mjs': 'export default (req, res) => res.end("v1");\n',
+    },
+  });
+  // The successor binds, writes the pidfile and takes the socket over, then its app fails to load.
+  writeFileSync(join(server.dir, 'app.mjs'), "throw new Error('broken release');\n");
+  process.kill(server.pid, 'SIGUSR2');
+  await server.waitForLog('upgrade failed: this master keeps serving');
+  await server.waitForLog(
+    'control socket ready',
+    {},
+    15_000,
+    server.logs.findIndex((l) => l.msg === 'upgrade failed: this master keeps serving'),
+  );
+  assert.equal(Number(readFileSync(join(server.dir, 'app.pid'), 'utf8')), server.pid, 'the pidfile names the old master again');
+  assert.equal(statusJson(server).pid, server.pid, 'the control socket answers, from the old master');
+  assert.equal(await (await fetch(`${server.url()}/`)).text(), 'v1');
+});
+
+test('status finds a server whose file is mid-edit and invalid at the control.socket the file sets', opts, async (t) => {
+  const config = (workers: string) =>
+    `app: ${JSON.stringify(APP)}\nbind: 127.0.0.1:0\nworkers: ${workers}\ncontrol:\n  socket: ./run/ctl.sock\n`;
+  const dir = tempDir(t, { 'server.yaml': config('1'), 'run/.keep': '' });
+  const server = await startServer(t, { cwd: dir });
+  writeFileSync(join(dir, 'server.yaml'), config('many'));
+  const run = cli(dir, ['status']);
+  assert.equal(run.status, 0, run.stderr);
+  assert.match(run.stdout, new RegExp(`^master ${server.pid}: `));
+});
+
+test('a server started without a config file is found by `tsicorn status` run in the same directory', opts, async (t) => {
+  const dir = tempDir(t);
+  const server = await startServer(t, { cwd: dir, args: [APP, '--workers', '1', '--bind', '127.0.0.1:0'] });
+  const run = cli(dir, ['status', '--json']);
+  assert.equal(run.status, 0, run.stderr);
+  assert.equal((JSON.parse(run.stdout) as { pid: number }).pid, server.pid);
+});

@@ -17,7 +17,8 @@ export const post_fork = (server, worker) => note('post_fork', { worker: worker.
 export const post_worker_init = (worker) => note('post_worker_init', { worker: worker.id });
 export const pre_request = (worker, req) => note('pre_request', { url: req.url });
 export const post_request = (worker, req, res) => note('post_request', { url: req.url, status: res.statusCode });
-export const worker_exit = (server, worker) => note('worker_exit', { worker: worker.id, workerPid: worker.pid });
+export const child_exit = (server, worker) => note('child_exit', { worker: worker.id, workerPid: worker.pid });
+export const worker_exit = (server, worker) => note('worker_exit', { worker: worker.id, master: server.pid });
 export const nworkers_changed = (server, now, before) => note('nworkers_changed', { now, before });
 export const on_exit = (server) => note('on_exit');
 ${extra}`;
@@ -78,11 +79,24 @@ test('hooks run in the right process and order: start, forks, requests, scaling,
     [[3, 2]],
   );
 
+  // The third worker serves before the reload, so that all three drain and leave.
+  await server.waitFor('3 ready workers', () => server.workerPids().length === 3);
   process.kill(master, 'SIGHUP');
   await server.waitForLog('rotation finished');
-  await until('the old workers’ exits', () => named(server, 'worker_exit').length >= 3);
+  await until('the old workers’ exits', () => named(server, 'child_exit').length >= 3);
   assert.equal(named(server, 'on_reload').length, 1);
-  assert.ok(named(server, 'worker_exit').every((c) => c.pid === master));
+  assert.ok(
+    named(server, 'child_exit').every((c) => c.pid === master),
+    'child_exit runs in the master',
+  );
+  const leavers = named(server, 'child_exit').map((c) => c.workerPid);
+  assert.deepEqual(
+    named(server, 'worker_exit')
+      .map((c) => c.pid)
+      .sort(),
+    [...leavers].sort(),
+    'worker_exit runs in each worker that drained and left',
+  );
 
   process.kill(master, 'SIGTERM');
   assert.equal(await server.waitForExit(), 0);

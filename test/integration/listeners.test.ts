@@ -446,3 +446,35 @@ test('a user that does not exist stops start-up with TSI_ERR_USER before any wor
   await assertFailsWith(server, /^tsicorn: user "no-such-user-here" does not exist \(TSI_ERR_USER\)$/);
   assert.equal(server.countLogs('worker ready'), 0);
 });
+
+test('USR2 under socket activation: the new master serves on the sockets systemd passed, bind still ignored', opts, async (t) => {
+  if (!existsSync(SOCKET_ACTIVATE)) {
+    t.skip(`${SOCKET_ACTIVATE} is not installed (Debian package systemd)`);
+    return;
+  }
+  const port = await freePort();
+  const holder = await holdPort(t);
+  const server = await startServer(t, {
+    files: { 'server.yaml': serverYaml(APP, { workers: 1, bind: `127.0.0.1:${portOf(holder)}` }) },
+    wrapper: [SOCKET_ACTIVATE, '-l', `127.0.0.1:${port}`],
+    waitReady: false,
+  });
+  await requestWhenListening({ host: '127.0.0.1', port }, '/before');
+  await server.waitForLog('server ready');
+  process.kill(server.pid, 'SIGUSR2');
+  const handover = await server.waitForLog('upgrade: new master is serving; this one leaves');
+  const successor = handover.newMasterPid as number;
+  t.after(() => {
+    try {
+      process.kill(successor, 'SIGKILL');
+    } catch {
+      // Gone.
+    }
+  });
+  await server.exited;
+  const reply = await request({ host: '127.0.0.1', port }, '/after');
+  assert.equal(reply.status, 200);
+  const body = JSON.parse(reply.body) as { pid: number };
+  assert.notEqual(body.pid, server.workerPids()[0], 'a worker of the new master answered');
+  process.kill(successor, 'SIGTERM');
+});

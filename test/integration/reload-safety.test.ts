@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -158,4 +158,37 @@ test('a bind change under balance: round-robin says it needs a restart instead o
   assert.equal(warned.reason, 'balance: round-robin');
   await server.waitForLog('rotation finished');
   assert.equal((await fetch(`${server.url()}/`)).status, 200, 'the listener in use still serves');
+});
+
+test('a worker count set by TTIN stays through reloads that do not change `workers`', { timeout: 30_000 }, async (t) => {
+  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 2, min_uptime: 0 }) } });
+  process.kill(server.pid, 'SIGTTIN');
+  await server.waitFor('3 workers', () => server.workerPids().length === 3);
+  writeFileSync(join(server.dir, 'server.yaml'), serverYaml(APP, { workers: 2, min_uptime: 0, log: { level: 'debug' } }));
+  await server.waitFor('the live reload', () => server.countLogs('config reloaded', { trigger: 'watch' }) === 1);
+  process.kill(server.pid, 'SIGHUP');
+  await server.waitForLog('rotation finished');
+  assert.equal(server.countLogs('worker count changed'), 1, 'only the TTIN changed the count');
+  await server.waitFor('3 workers of the new generation', () => server.workerPids().length === 3);
+});
+
+test('a queued `tsicorn reload` is not swallowed by a config save that arrives after it', { timeout: 60_000 }, async (t) => {
+  const slow = (v: string) => `await new Promise((r) => setTimeout(r, 800));\nexport default (req, res) => res.end('${v}');\n`;
+  const server = await startServer(t, {
+    files: { 'server.yaml': serverYaml('app.mjs', { workers: 1, min_uptime: 0 }), 'app.mjs': slow('v1') },
+  });
+  process.kill(server.pid, 'SIGHUP');
+  await server.waitForLog('rotation started');
+  const reload = spawn(process.execPath, [BIN, 'reload'], { cwd: server.dir, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  let said = '';
+  reload.stdout.setEncoding('utf8').on('data', (d: string) => {
+    said += d;
+  });
+  const exited = new Promise<number | null>((r) => reload.once('exit', r));
+  await server.waitFor('the reload queued', () => server.countLogs('reload queued until the current one ends') >= 1);
+  // A live-only change saved while the control reload waits in the queue.
+  writeFileSync(join(server.dir, 'server.yaml'), serverYaml('app.mjs', { workers: 1, min_uptime: 0, log: { level: 'debug' } }));
+  await server.waitFor('the save queued too', () => server.countLogs('reload queued until the current one ends') >= 2);
+  assert.equal(await exited, 0);
+  assert.match(said, /^reloaded: generation 3, 1 workers, in \d+ ms\n$/, 'the queued reload rotated');
 });

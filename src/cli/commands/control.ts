@@ -1,8 +1,10 @@
-import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import type { Override } from '../../config/layers.js';
 import { type LoadedConfig, loadConfig } from '../../config/load.js';
+import { parseConfigText, readConfigText } from '../../config/source.js';
 import type { ControlReply, ControlRequest, ServerStatus } from '../../control/protocol.js';
-import { autoSocketPath, controlSocketPath } from '../../control/socket-path.js';
+import { autoSocketPath, controlSocketPath, NO_FILE_SOCKET } from '../../control/socket-path.js';
 import { TsicornError } from '../../errors.js';
 import { callMaster } from '../control-client.js';
 import { printIssues } from '../report.js';
@@ -15,6 +17,8 @@ export interface ControlOptions {
   json: boolean;
 }
 
+const DEFAULT_FILE = 'server.yaml';
+
 /** Long enough for a rotation to boot new workers: `tsicorn reload` waits for the outcome. */
 const RELOAD_WAIT_MS = 10 * 60_000;
 const QUICK_MS = 10_000;
@@ -25,9 +29,24 @@ const QUICK_MS = 10_000;
  * `auto` path depends only on the file's name.
  */
 function socketFor(opts: ControlOptions): { path: string | null; config: LoadedConfig | null } {
+  // `tsicorn status` with no file where a server was started without one (`tsicorn app.js`).
+  if (opts.file === DEFAULT_FILE && !existsSync(DEFAULT_FILE) && existsSync(NO_FILE_SOCKET())) {
+    return { path: NO_FILE_SOCKET(), config: null };
+  }
   const outcome = loadConfig({ file: opts.file, flags: opts.flags });
   if (outcome.ok) return { path: controlSocketPath(outcome.config), config: outcome.config };
-  return { path: autoSocketPath(resolve(opts.file), true), config: null };
+  return { path: socketOfInvalidFile(opts.file), config: null };
+}
+
+/** The `control.socket` an invalid file sets, when it parses and sets one as a string; else the `auto` path. */
+function socketOfInvalidFile(file: string): string | null {
+  const path = resolve(file);
+  const parsed = parseConfigText(readConfigText(file), file);
+  const control = parsed.ok ? (parsed.source.value as { control?: { socket?: unknown } } | null)?.control : undefined;
+  const setting = control?.socket;
+  if (setting === null) return null;
+  if (typeof setting === 'string' && setting !== 'auto' && !setting.includes('${')) return resolve(dirname(path), setting);
+  return autoSocketPath(path);
 }
 
 function print(reply: ControlReply): number {
@@ -79,7 +98,9 @@ async function waitUntilServing(path: string, timeoutMs: number): Promise<Server
     try {
       const { reply } = await callMaster(path, { command: 'status' }, Math.max(1000, deadline - Date.now()));
       const data = reply.ok ? (reply.data as ServerStatus) : null;
-      if (data && data.state === 'running' && data.workers.filter((w) => w.state === 'ready').length >= data.workersTarget) return data;
+      // A rotation serves too: its old workers answer until the new ones have taken over.
+      const serving = data !== null && (data.state === 'running' || data.state === 'rotating');
+      if (data && serving && data.workers.filter((w) => w.state === 'ready').length >= data.workersTarget) return data;
       last = data
         ? `${data.state}, ${data.workers.filter((w) => w.state === 'ready').length} of ${data.workersTarget} workers ready`
         : 'an error';

@@ -77,10 +77,17 @@ export async function serve(opts: ServeOptions): Promise<number> {
   const activated = systemdListenFds();
   const handover = takeInheritedFds();
   let listeners: Listener[];
+  // A successor (USR2) of a socket-activated master gets systemd's sockets from it, as fd:// entries.
+  const handed = [...handover.fds.keys()];
+  const activatedBefore =
+    handed.length > 0 && handed.every((a) => a.startsWith('fd://')) && !settings.bind.some((b) => handover.fds.has(b));
   if (activated.length > 0 && !settings.bind.some((b) => b.startsWith('fd://'))) {
     // Gunicorn's rule: under socket activation the sockets systemd passed are the listeners.
     log.info({ fds: activated }, 'using the sockets passed by systemd; bind is ignored');
     listeners = await bindListeners(activated.map((fd) => `fd://${fd}`));
+  } else if (activatedBefore) {
+    log.info({ listeners: handed }, "using systemd's sockets from the previous master; bind is ignored");
+    listeners = await bindListeners(handed, handover.fds);
   } else {
     listeners = await bindListeners(settings.bind, handover.fds);
     // Sockets the previous master had for addresses no longer in `bind`.
@@ -109,12 +116,27 @@ export async function serve(opts: ServeOptions): Promise<number> {
       listeners,
       serverLog,
       reloadConfig: () => loadConfig({ file, flags }),
-      bindFixed: activated.length > 0,
+      bindFixed: activated.length > 0 || activatedBefore,
       notifier: SystemdNotifier.fromEnv(log),
       hooks,
       metrics,
       onReady: () => {
         if (handover.predecessor !== null) notifyPredecessor();
+      },
+      // The failed successor removed the pidfile and the control socket on its way out (it had
+      // taken both over): this master, serving on, puts them back.
+      onUpgradeFailed: () => {
+        if (pidfile) writePidfile(pidfile);
+        const path = controlSocketPath(running.config);
+        if (!path) return;
+        control?.close(true);
+        ControlServer.open(path, false, log, (request, reply) => running.control(request, reply)).then(
+          (reopened) => {
+            control = reopened;
+            if (reopened) log.info({ path }, 'control socket ready');
+          },
+          (err: Error) => log.error({ error: err.message }, 'cannot reopen the control socket'),
+        );
       },
       onConfigApplied: (config) => {
         pidfile = movePidfile(pidfile, pidfileOf(config), log);
