@@ -4,63 +4,22 @@
  * and the exact output that CI gates, Ansible's `validate:` and editors rely on.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { load as parseYaml } from 'js-yaml';
+import { type RunResult, runBounded } from '../helpers/run.js';
 import { BIN, cleanEnv, FIXTURE_APPS, ROOT, tempDir } from '../helpers/server.js';
-
-interface RunResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-  /** Wall time from spawn until the process exited and every holder of its stdout/stderr closed them. */
-  ms: number;
-  /** The run was still going (or something it started still held its pipes) after 15 s and was killed. */
-  timedOut: boolean;
-}
 
 const RUN_LIMIT_MS = 15_000;
 
 /**
- * Runs `node bin/tsicorn ARGS` in `cwd` with the machine's environment minus TSICORN_* (plus `env`).
- * Resolves on 'close', so a grandchild still holding the pipes (a probe that never exits) shows up
- * as a slow run. The CLI gets its own process group: after 15 s the whole group (the CLI and any
- * probe child it forked) is killed, so a hang fails its assertions instead of stalling the suite.
- * Tests await one run at a time: `npm test` runs the reload and load tests beside this file.
+ * Runs `node bin/tsicorn ARGS` in `cwd` with the machine's environment minus TSICORN_* (plus `env`),
+ * bounded by RUN_LIMIT_MS. Tests await one run at a time: `npm test` runs the reload and load tests
+ * beside this file.
  */
 function run(args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
-  return new Promise((resolvePromise, reject) => {
-    const started = performance.now();
-    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    let stdout = '';
-    let stderr = '';
-    let timedOut = false;
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk;
-    });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr += chunk;
-    });
-    const killer = setTimeout(() => {
-      timedOut = true;
-      try {
-        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        // The group is already gone.
-      }
-    }, RUN_LIMIT_MS);
-    child.on('error', (err) => {
-      clearTimeout(killer);
-      reject(err);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(killer);
-      resolvePromise({ code, signal, stdout, stderr, ms: Math.round(performance.now() - started), timedOut });
-    });
-  });
+  return runBounded(process.execPath, [BIN, ...args], { cwd, env: cleanEnv(env), limitMs: RUN_LIMIT_MS });
 }
 
 /** Every test is bounded: a hung CLI fails its test, never the run. */

@@ -4,46 +4,16 @@
  * free port: `--bind 127.0.0.1:0` overrides the file's 8000, as a flag overrides any setting).
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { test } from 'node:test';
 import WebSocket from 'ws';
+import { type RunResult, runBounded } from '../helpers/run.js';
 import { BIN, cleanEnv, ROOT, type RunningServer, startServer } from '../helpers/server.js';
 
 const CHECK_LIMIT_MS = 20_000;
 
-/** `node bin/tsicorn ARGS` from the repository root; its process group is killed after CHECK_LIMIT_MS. */
-function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: ROOT,
-      env: cleanEnv(),
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true,
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk;
-    });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr += chunk;
-    });
-    const killer = setTimeout(() => {
-      try {
-        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        // Already gone.
-      }
-    }, CHECK_LIMIT_MS);
-    child.on('error', (err) => {
-      clearTimeout(killer);
-      reject(err);
-    });
-    child.on('close', (code) => {
-      clearTimeout(killer);
-      resolvePromise({ code, stdout, stderr });
-    });
-  });
+/** `node bin/tsicorn ARGS` from the repository root, bounded by CHECK_LIMIT_MS. */
+function runCli(args: string[]): Promise<RunResult> {
+  return runBounded(process.execPath, [BIN, ...args], { cwd: ROOT, env: cleanEnv(), limitMs: CHECK_LIMIT_MS });
 }
 
 /** Serves examples/NAME/server.yaml from the repository root with one worker on a free port. */

@@ -9,13 +9,8 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { type RunResult, runBounded } from '../helpers/run.js';
 import { cleanEnv, ROOT, RunningServer, tempDir } from '../helpers/server.js';
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 /** The environment without the npm_* variables `npm test` sets, which would point npm back at the repository. */
 function scratchEnv(): NodeJS.ProcessEnv {
@@ -25,37 +20,11 @@ function scratchEnv(): NodeJS.ProcessEnv {
 }
 
 /** Runs a command in its own process group, killed after `ms`. */
-function run(command: string, args: string[], cwd: string, ms: number): Promise<Run> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(command, args, { cwd, env: scratchEnv(), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk;
-    });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr += chunk;
-    });
-    const killer = setTimeout(() => {
-      stderr += `\n(killed after ${ms} ms)`;
-      try {
-        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        // Already gone.
-      }
-    }, ms);
-    child.on('error', (err) => {
-      clearTimeout(killer);
-      reject(err);
-    });
-    child.on('close', (code) => {
-      clearTimeout(killer);
-      resolvePromise({ code, stdout, stderr });
-    });
-  });
+function run(command: string, args: string[], cwd: string, ms: number): Promise<RunResult> {
+  return runBounded(command, args, { cwd, env: scratchEnv(), limitMs: ms });
 }
 
-const ok = (r: Run, what: string) => assert.equal(r.code, 0, `${what} failed:\n${r.stdout}\n${r.stderr}`);
+const ok = (r: RunResult, what: string) => assert.equal(r.code, 0, `${what} failed:\n${r.stdout}\n${r.stderr}`);
 
 /** Where files of the package may come from: what package.json "files" names, and package.json itself. */
 const SHIPPED = /^(bin\/|dist\/src\/|schemas\/|docs\/|README\.md$|CHANGELOG\.md$|package\.json$)/;

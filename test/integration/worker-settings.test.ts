@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { chmodSync, readFileSync, realpathSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { ROOT, serverYaml, startServer, tempDir } from '../helpers/server.js';
@@ -109,15 +109,19 @@ test('keepalive: 0 turns keep-alive off: every response closes its connection', 
   assert.match(received, /\r\nConnection: close\r\n/i);
 });
 
-test('worker_connections: a worker holds at most that many connections', { timeout: 30_000 }, async (t) => {
-  const server = await startServer(t, {
-    files: { 'server.yaml': serverYaml(join(ROOT, 'test', 'fixtures', 'serve', 'node-app.cjs'), { workers: 1, worker_connections: 1 }) },
-  });
-  const { port, hostname } = new URL(server.url());
+/** A connection with a slow request in flight (its headers are in), holding a worker_connections slot. */
+async function holdTheOnlySlot(url: string): Promise<Socket> {
+  const { port, hostname } = new URL(url);
   const first = connect(Number(port), hostname);
   first.on('error', () => {});
   first.write('GET /slow-body?ms=3000 HTTP/1.1\r\nHost: x\r\n\r\n');
   await once(first, 'data');
+  return first;
+}
+
+/** Whether a second connection gets an answer before it is closed. */
+async function secondIsServed(url: string): Promise<boolean> {
+  const { port, hostname } = new URL(url);
   const second = connect(Number(port), hostname);
   second.on('error', () => {});
   second.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
@@ -127,7 +131,15 @@ test('worker_connections: a worker holds at most that many connections', { timeo
   });
   // The refused connection may end with a reset, which events.once would turn into a rejection.
   await new Promise((resolvePromise) => second.once('close', resolvePromise));
-  assert.equal(answered, false, 'the second connection was refused service while the first is open');
+  return answered;
+}
+
+test('worker_connections: a worker holds at most that many connections', { timeout: 30_000 }, async (t) => {
+  const server = await startServer(t, {
+    files: { 'server.yaml': serverYaml(join(ROOT, 'test', 'fixtures', 'serve', 'node-app.cjs'), { workers: 1, worker_connections: 1 }) },
+  });
+  const first = await holdTheOnlySlot(server.url());
+  assert.equal(await secondIsServed(server.url()), false, 'the second connection was refused service while the first is open');
   first.destroy();
 });
 
@@ -143,20 +155,8 @@ test('worker_connections holds under balance: round-robin too, where the master 
       }),
     },
   });
-  const { port, hostname } = new URL(server.url());
-  const first = connect(Number(port), hostname);
-  first.on('error', () => {});
-  first.write('GET /slow-body?ms=3000 HTTP/1.1\r\nHost: x\r\n\r\n');
-  await once(first, 'data');
-  const second = connect(Number(port), hostname);
-  second.on('error', () => {});
-  second.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
-  let answered = false;
-  second.on('data', () => {
-    answered = true;
-  });
-  await new Promise((resolvePromise) => second.once('close', resolvePromise));
-  assert.equal(answered, false, 'the second connection was refused while the first holds the only slot');
+  const first = await holdTheOnlySlot(server.url());
+  assert.equal(await secondIsServed(server.url()), false, 'the second connection was refused while the first holds the only slot');
   first.destroy();
   // Once the worker has seen the first connection close, the slot serves again.
   let served = false;
