@@ -39,7 +39,13 @@ const { values: args } = parseArgs({
   },
 });
 if (args.help) {
-  console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 16).join('\n').replace(/^\/\/ ?/gm, ''));
+  console.log(
+    readFileSync(fileURLToPath(import.meta.url), 'utf8')
+      .split('\n')
+      .slice(1, 16)
+      .join('\n')
+      .replace(/^\/\/ ?/gm, ''),
+  );
   process.exit(0);
 }
 const ROUNDS = Number(args.rounds);
@@ -75,9 +81,13 @@ onCleanup(() => {
 });
 const cert = join(scratch, 'cert.pem');
 const key = join(scratch, 'key.pem');
-execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], {
-  stdio: 'ignore',
-});
+execFileSync(
+  'openssl',
+  ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'],
+  {
+    stdio: 'ignore',
+  },
+);
 
 // ---------------------------------------------------------------- contenders
 const appFile = (app) => join(APPS, app === 'json' ? 'json.cjs' : 'hello.cjs');
@@ -180,7 +190,8 @@ function throughputCases() {
       add(
         `cluster ${sched === 'none' ? 'SCHED_NONE' : 'SCHED_RR'}`,
         'baseline',
-        (port) => nodeScript(join(APPS, 'cluster.cjs'), { PORT: String(port), WORKERS: String(N), CLUSTER_SCHED: sched, APP: appFile(app) }),
+        (port) =>
+          nodeScript(join(APPS, 'cluster.cjs'), { PORT: String(port), WORKERS: String(N), CLUSTER_SCHED: sched, APP: appFile(app) }),
         { baseline: true, memory: sched === 'none' },
       );
     }
@@ -272,14 +283,22 @@ async function throughput() {
         const r = results.get(c);
         const line = [];
         for (const mode of c.modes) {
-          const opts = { url, seconds: DURATION, connections: CONNECTIONS, close: mode === 'close', tool: mode === 'h2' ? 'h2load' : 'wrk' };
+          const opts = {
+            url,
+            seconds: DURATION,
+            connections: CONNECTIONS,
+            close: mode === 'close',
+            tool: mode === 'h2' ? 'h2load' : 'wrk',
+          };
           warmUp(opts);
           const got = await measure(server.pgids, opts);
           r.modes[mode].push(got.rps);
           if (got.errors || got.non2xx) r.notes.add(`${mode}: ${got.errors} socket errors, ${got.non2xx} non-2xx`);
           if (got.failed) r.notes.add(`${mode} failed: ${got.failed.slice(0, 200)}`);
           if (got.foreign > 0.05) r.notes.add(`other work took ${(100 * got.foreign).toFixed(0)}% of the machine in one run`);
-          line.push(`${mode} ${got.rps.toFixed(0)} req/s${got.tries > 1 ? ` (${got.tries} tries)` : ''}${got.foreign > 0.01 ? ` [foreign ${(100 * got.foreign).toFixed(1)}%]` : ''}`);
+          line.push(
+            `${mode} ${got.rps.toFixed(0)} req/s${got.tries > 1 ? ` (${got.tries} tries)` : ''}${got.foreign > 0.01 ? ` [foreign ${(100 * got.foreign).toFixed(1)}%]` : ''}`,
+          );
           // RSS after the keep-alive load: the process serving has grown to its working size.
           if (mode === 'keep-alive' && c.memory && server.master) {
             const kids = members(server.pgids[0]).filter((m) => m.pid !== server.master && m.ppid === server.master);
@@ -427,7 +446,9 @@ function machine() {
     ramGiB: (totalmem() / 1024 ** 3).toFixed(1),
     node: process.version,
     gunicorn: version('gunicorn', ['--version'], /version ([\d.]+)/),
-    pm2: HAS_PM2 ? JSON.parse(readFileSync(join(HERE, '.scratch', 'node_modules', 'pm2', 'package.json'), 'utf8')).version : 'not installed',
+    pm2: HAS_PM2
+      ? JSON.parse(readFileSync(join(HERE, '.scratch', 'node_modules', 'pm2', 'package.json'), 'utf8')).version
+      : 'not installed',
     wrk: version('wrk', ['-v'], /wrk (\S+)/),
     h2load: version('h2load', ['--version'], /nghttp2\/(\S+)/),
     python: version('python3', ['--version'], /Python (\S+)/),
@@ -458,7 +479,15 @@ function report(info, tp, st, rot) {
       const mine = cases.filter((c) => c.scenario === scenario);
       const modes = mine[0].modes;
       const best = Object.fromEntries(
-        modes.map((m) => [m, Math.max(...mine.filter((c) => c.baseline).map((c) => median(results.get(c).modes[m])).filter(Number.isFinite))]),
+        modes.map((m) => [
+          m,
+          Math.max(
+            ...mine
+              .filter((c) => c.baseline)
+              .map((c) => median(results.get(c).modes[m]))
+              .filter(Number.isFinite),
+          ),
+        ]),
       );
       md.push(`### ${scenario}`, '');
       md.push(
@@ -467,7 +496,9 @@ function report(info, tp, st, rot) {
       );
       for (const c of mine) {
         const r = results.get(c);
-        const cells = modes.map((m) => `${fmt(median(r.modes[m]))} (±${fmt(spread(r.modes[m]) / 2, 1)}%) | ${fmt(ratio(median(r.modes[m]), best[m]), 3)}`);
+        const cells = modes.map(
+          (m) => `${fmt(median(r.modes[m]))} (±${fmt(spread(r.modes[m]) / 2, 1)}%) | ${fmt(ratio(median(r.modes[m]), best[m]), 3)}`,
+        );
         md.push(`| ${c.name} | ${cells.join(' | ')} | ${[...r.notes].join('; ') || ''} |`);
         raw.push({ scenario, name: c.name, modes: r.modes, mem: r.mem, notes: [...r.notes] });
       }
@@ -520,7 +551,7 @@ function report(info, tp, st, rot) {
     }
     // Memory after the keep-alive load of the hello app (medians over rounds).
     const memOf = (r) => {
-      if (!r || !r.mem.length) return null;
+      if (!r?.mem.length) return null;
       return {
         master: median(r.mem.map((x) => x.master)),
         worker: median(r.mem.flatMap((x) => x.workers)),
@@ -579,8 +610,20 @@ function report(info, tp, st, rot) {
       unit: 'ms',
       rows: [
         { label: 'node (1 process)', value: median(st.node), lo: Math.min(...st.node), hi: Math.max(...st.node), kind: 'baseline' },
-        { label: `cluster, ${N} workers`, value: median(st.cluster), lo: Math.min(...st.cluster), hi: Math.max(...st.cluster), kind: 'baseline' },
-        { label: `tsicorn, ${N} workers`, value: median(st.tsicorn), lo: Math.min(...st.tsicorn), hi: Math.max(...st.tsicorn), kind: 'tsicorn' },
+        {
+          label: `cluster, ${N} workers`,
+          value: median(st.cluster),
+          lo: Math.min(...st.cluster),
+          hi: Math.max(...st.cluster),
+          kind: 'baseline',
+        },
+        {
+          label: `tsicorn, ${N} workers`,
+          value: median(st.tsicorn),
+          lo: Math.min(...st.tsicorn),
+          hi: Math.max(...st.tsicorn),
+          kind: 'tsicorn',
+        },
       ],
     });
     json = { ...json, startup: st };
@@ -622,7 +665,14 @@ function report(info, tp, st, rot) {
     json = { ...json, rotation: rot };
   }
   const table = targets.length
-    ? ['## Targets (issue 8)', '', '| target | wanted | measured | |', '| --- | --- | ---: | --- |', ...targets.map((t) => `| ${t.join(' | ')} |`), '']
+    ? [
+        '## Targets (issue 8)',
+        '',
+        '| target | wanted | measured | |',
+        '| --- | --- | ---: | --- |',
+        ...targets.map((t) => `| ${t.join(' | ')} |`),
+        '',
+      ]
     : [];
   return { md: [...header, ...table, ...md].join('\n'), json, chartPanels };
 }

@@ -30,7 +30,12 @@ function h2loadOnce({ url, seconds, connections }) {
   const rps = Number(/finished in [\d.]+\w+, ([\d.]+) req\/s/.exec(out)?.[1] ?? 0);
   const m = /requests: \d+ total, \d+ started, \d+ done, \d+ succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(out);
   const errors = m ? Number(m[1]) + Number(m[2]) + Number(m[3]) : 0;
-  const non2xx = Number(/status codes: \d+ 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/.exec(out)?.slice(1).reduce((a, b) => a + Number(b), 0) ?? 0);
+  const non2xx = Number(
+    /status codes: \d+ 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/
+      .exec(out)
+      ?.slice(1)
+      .reduce((a, b) => a + Number(b), 0) ?? 0,
+  );
   return { rps, errors, non2xx, p99ms: null, failed: rps === 0 ? out.trim() || r.stderr || String(r.error) : null };
 }
 

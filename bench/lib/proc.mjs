@@ -112,9 +112,17 @@ export function launch(command, argv, opts = {}) {
     groups.delete(child.pid);
     if (!exited) await new Promise((r) => child.once('exit', r));
   };
-  return { child, pgid: child.pid, startedAt, lines, waitFor, stop, get exited() {
-    return exited;
-  } };
+  return {
+    child,
+    pgid: child.pid,
+    startedAt,
+    lines,
+    waitFor,
+    stop,
+    get exited() {
+      return exited;
+    },
+  };
 }
 
 /** Registers a process group started by someone else (PM2's daemon) for the final kill. */

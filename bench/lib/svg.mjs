@@ -29,7 +29,9 @@ export function chart({ title, subtitle, panels }) {
         const x0 = labelW + (r.lo / max) * barW;
         const x1 = labelW + (r.hi / max) * barW;
         const cy = y + rowH / 2;
-        parts.push(`<path d="M${x0.toFixed(1)} ${cy}H${x1.toFixed(1)}M${x0.toFixed(1)} ${cy - 4}v8M${x1.toFixed(1)} ${cy - 4}v8" stroke="#000" stroke-width="1"/>`);
+        parts.push(
+          `<path d="M${x0.toFixed(1)} ${cy}H${x1.toFixed(1)}M${x0.toFixed(1)} ${cy - 4}v8M${x1.toFixed(1)} ${cy - 4}v8" stroke="#000" stroke-width="1"/>`,
+        );
       }
       const text = `${formatValue(r.value, panel.unit)}${r.note ? `  ${r.note}` : ''}`;
       parts.push(`<text x="${labelW + Math.max(w, ((r.hi ?? 0) / max) * barW) + 6}" y="${y + 14}" class="value">${esc(text)}</text>`);
