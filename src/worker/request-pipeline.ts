@@ -7,6 +7,7 @@ import type { Logger } from '../log/logger.js';
 import type { LoadedApp } from './app-loader.js';
 import type { ConnectionTracker } from './connections.js';
 import type { CountingResponse } from './counting-response.js';
+import type { OpenEntry, OpenResponses } from './open-responses.js';
 import type { ProxyRules } from './proxy-trust.js';
 import { identify, isHttp2 } from './request-identity.js';
 import { forbiddenTrailer, type RequestLimits } from './request-limits.js';
@@ -43,7 +44,7 @@ export interface RequestCounters {
   requests: number;
   inflight: number;
   /** Responses not yet closed: a drain marks those without headers `Connection: close`. */
-  open: Set<ServerResponse>;
+  open: OpenResponses;
 }
 
 export interface PipelineOptions {
@@ -102,15 +103,14 @@ const TRACKED = Symbol('tsicorn.tracked');
  * shared 'close' listener reads it, so a request allocates no closure and no once() wrapper.
  */
 interface Tracked {
-  [TRACKED]?:
-    | {
-        started: number;
-        socket: Socket | null;
-        remoteAddr: string;
-        requestId: string;
-        certUser: string | undefined;
-      }
-    | undefined;
+  [TRACKED]?: RequestState | undefined;
+}
+interface RequestState extends OpenEntry {
+  started: number;
+  socket: Socket | null;
+  remoteAddr: string;
+  requestId: string;
+  certUser: string | undefined;
 }
 
 /**
@@ -139,7 +139,7 @@ export function requestPipeline(opts: PipelineOptions): RequestListener {
     this[TRACKED] = undefined;
     requestHooks?.post(req, this);
     counters.inflight--;
-    counters.open.delete(this);
+    counters.open.unlink(state);
     if (state.socket) tracker.requestEnded(state.socket);
     if (metrics === null && !accessLog.enabled) return;
     // One clock read for both: the metrics and the access log show the same duration.
@@ -168,10 +168,11 @@ export function requestPipeline(opts: PipelineOptions): RequestListener {
     // session's socket proxy throws on any read).
     const socket = isHttp2(req) ? null : req.socket;
     if (socket) tracker.requestStarted(socket);
-    counters.open.add(res);
     // Honour the client's (or proxy's) request id, resolve the client through the proxy rules.
     const { requestId, madeId, remoteAddr, certUser } = identify(req, requestIdHeader, proxyRules);
-    (res as ServerResponse & Tracked)[TRACKED] = { started, socket, remoteAddr, requestId, certUser };
+    const state: RequestState = { res, prev: null, next: null, started, socket, remoteAddr, requestId, certUser };
+    (res as ServerResponse & Tracked)[TRACKED] = state;
+    counters.open.link(state);
     res.on('close', onClose);
     if (!opts.keepAlive || opts.isDraining()) res.setHeader('connection', 'close');
     const refusal = limits.check(req);
