@@ -136,8 +136,15 @@ async function gunicorn(port, app, kind) {
     APPS,
     pyApp(app),
   ]);
-  await p.waitFor(() => p.lines.filter((l) => l.text.includes('bench: worker ready')).length >= N);
+  await p.waitFor(() => gunicornReady(p) >= N);
   return { ...p, pgids: [p.pgid], master: p.child.pid };
+}
+
+/** post_worker_init lines so far, counted in the text (robust even if two lines ever shared one). */
+function gunicornReady(p) {
+  let n = 0;
+  for (const l of p.lines) n += l.text.split('bench: worker ready').length - 1;
+  return n;
 }
 
 async function pm2(port, app) {
@@ -390,11 +397,10 @@ async function gunicornRotations(trials) {
   try {
     for (let i = 0; i < trials; i++) {
       await sleep(300);
-      const count = () => server.lines.filter((l) => l.text.includes('bench: worker ready')).length;
-      const before = count();
+      const before = gunicornReady(server);
       const t0 = performance.now();
       process.kill(server.master, 'SIGHUP');
-      await server.waitFor(() => count() >= before + N);
+      await server.waitFor(() => gunicornReady(server) >= before + N);
       out.push(server.lines.filter((l) => l.text.includes('bench: worker ready')).at(-1).at - t0);
     }
   } finally {
@@ -681,9 +687,20 @@ function report(info, tp, st, rot) {
 const info = machine();
 console.error(`bench: ${info.nproc} cores, ${info.cpu}; node ${info.node}; ${N} workers; ${ROUNDS} rounds × ${DURATION} s`);
 for (const s of skipped) console.error(`skipped: ${s}`);
-const tp = sectionOn('throughput') ? await throughput() : null;
-const st = sectionOn('startup') ? await startup() : null;
-const rot = sectionOn('rotation') ? await rotation() : null;
+/** Runs a section; one that fails is reported and the others still are. */
+async function section(name, fn) {
+  if (!sectionOn(name)) return null;
+  try {
+    return await fn();
+  } catch (err) {
+    console.error(`section ${name} failed: ${err.stack ?? err}`);
+    skipped.push(`${name}: failed (${String(err.message).slice(0, 160)})`);
+    return null;
+  }
+}
+const tp = await section('throughput', throughput);
+const st = await section('startup', startup);
+const rot = await section('rotation', rotation);
 const { md, json, chartPanels } = report(info, tp, st, rot);
 console.log(md);
 mkdirSync(args.out, { recursive: true });
