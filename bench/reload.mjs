@@ -5,8 +5,10 @@
 // separately it times one reload from the signal to every new worker being ready. Rounds
 // alternate contenders. PM2 is installed into bench/.scratch (npm i pm2), Gunicorn from Debian
 // (apt-get install -y gunicorn); a missing one is skipped with the command that installs it.
+// Gunicorn's reload is timed to its post_worker_init hook (apps/gunicorn.conf.py prints a line once
+// a new worker has loaded the app), not to "Booting worker", which it logs right after fork.
 //
-//   npm run bench:reload [-- --rounds 2 --reloads 5]
+//   npm run bench:reload [-- --rounds 2 --reloads 5 --only gunicorn]
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -17,7 +19,13 @@ import { parseArgs } from 'node:util';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(HERE, '..');
-const { values: args } = parseArgs({ options: { rounds: { type: 'string', default: '2' }, reloads: { type: 'string', default: '5' } } });
+const { values: args } = parseArgs({
+  options: { rounds: { type: 'string', default: '2' }, reloads: { type: 'string', default: '5' }, only: { type: 'string' } },
+});
+if (spawnSync('wrk', ['--version']).error) {
+  console.error('wrk is not installed: apt-get install -y wrk');
+  process.exit(2);
+}
 const ROUNDS = Number(args.rounds);
 const RELOADS = Number(args.reloads);
 const GAP_MS = 1500;
@@ -144,6 +152,8 @@ const contenders = [
     skip: () => (spawnSync('gunicorn', ['--version']).error ? 'apt-get install -y gunicorn' : null),
     async start(port) {
       const p = launch('gunicorn', [
+        '-c',
+        join(HERE, 'apps', 'gunicorn.conf.py'),
         '-w',
         '2',
         '-k',
@@ -156,18 +166,17 @@ const contenders = [
         join(HERE, 'apps'),
         'hello:app',
       ]);
-      await p.waitFor((l) => l.text.includes('Booting worker'));
-      await p.waitFor((l) => p.lines.filter((x) => x.text.includes('Booting worker')).length >= 2 && l.text.includes('Booting worker'));
+      const loaded = () => p.lines.filter((l) => l.text.includes('bench: worker ready'));
+      await p.waitFor(() => loaded().length >= 2);
       return {
         stop: p.stop,
-        // Reload time: HUP to two new "Booting worker" lines (Gunicorn logs when a worker starts).
+        // Reload time: HUP to two new workers having loaded the app (post_worker_init).
         async reload() {
-          const before = p.lines.filter((l) => l.text.includes('Booting worker')).length;
+          const before = loaded().length;
           const t0 = performance.now();
           process.kill(p.child.pid, 'SIGHUP');
-          await p.waitFor(() => p.lines.filter((l) => l.text.includes('Booting worker')).length >= before + 2);
-          const last = p.lines.filter((l) => l.text.includes('Booting worker')).at(-1);
-          return last.at - t0;
+          await p.waitFor(() => loaded().length >= before + 2);
+          return loaded().at(-1).at - t0;
         },
       };
     },
@@ -199,9 +208,14 @@ const median = (xs) => {
   return s.length ? s[Math.floor((s.length - 1) / 2)] : Number.NaN;
 };
 
+const chosen = contenders.filter((c) => !args.only || c.name.toLowerCase().includes(args.only.toLowerCase()));
+if (chosen.length === 0) {
+  console.error(`--only ${args.only}: no contender matches (${contenders.map((c) => c.name).join(', ')})`);
+  process.exit(2);
+}
 const results = new Map();
 for (let round = 1; round <= ROUNDS; round++) {
-  for (const c of contenders) {
+  for (const c of chosen) {
     const why = c.skip?.();
     if (why) {
       results.set(c.name, { skipped: why });
@@ -235,10 +249,11 @@ for (let round = 1; round <= ROUNDS; round++) {
 }
 
 const tsicornMs = median(results.get('tsicorn (HUP)')?.reloadMs ?? []);
+const times = (ms) => (Number.isFinite(tsicornMs) && tsicornMs > 0 ? (ms / tsicornMs).toFixed(2) : '–');
 const rows = [...results].map(([name, r]) =>
   r.skipped
     ? `| ${name} | skipped (${r.skipped}) | | | |`
-    : `| ${name} | ${median(r.reloadMs).toFixed(0)} | ${(median(r.reloadMs) / tsicornMs).toFixed(2)} | ${r.ka.failed} / ${r.ka.total} | ${r.close.failed} / ${r.close.total} |`,
+    : `| ${name} | ${median(r.reloadMs).toFixed(0)} | ${times(median(r.reloadMs))} | ${r.ka.failed} / ${r.ka.total} | ${r.close.failed} / ${r.close.total} |`,
 );
 const report = [
   `${ROUNDS} rounds × ${RELOADS} reloads ${GAP_MS} ms apart under wrk -t2 -c32; 2 workers; node ${process.version}; ${new Date().toISOString()}`,

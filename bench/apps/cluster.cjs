@@ -1,6 +1,6 @@
 // Contender: Node's cluster module, N workers, scheduling from CLUSTER_SCHED (rr | none).
+// PROTO: http (default), https (TLS_CERT/TLS_KEY files) or h2c (HTTP/2 without TLS). APP picks the app.
 const cluster = require('node:cluster');
-const http = require('node:http');
 cluster.schedulingPolicy = process.env.CLUSTER_SCHED === 'none' ? cluster.SCHED_NONE : cluster.SCHED_RR;
 if (cluster.isPrimary) {
   let ready = 0;
@@ -14,7 +14,14 @@ if (cluster.isPrimary) {
     process.exit(0);
   });
 } else {
-  const server = http.createServer(require('./hello.cjs'));
+  const app = require(process.env.APP ?? './hello.cjs');
+  const proto = process.env.PROTO ?? 'http';
+  let server;
+  if (proto === 'https') {
+    const { readFileSync } = require('node:fs');
+    server = require('node:https').createServer({ cert: readFileSync(process.env.TLS_CERT), key: readFileSync(process.env.TLS_KEY) }, app);
+  } else if (proto === 'h2c') server = require('node:http2').createServer(app);
+  else server = require('node:http').createServer(app);
   server.keepAliveTimeout = 5000;
   server.listen(Number(process.env.PORT), '127.0.0.1');
 }

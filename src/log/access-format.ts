@@ -307,7 +307,7 @@ export function compileAccessFormat(format: string): AccessFormatter {
   const texts = parts.map(render);
   return (r, maxBytes = Number.POSITIVE_INFINITY) => {
     let line = '';
-    for (const part of texts) line += part(r);
+    for (let i = 0; i < texts.length; i++) line += (texts[i] as Fixed)(r);
     return fits(line, maxBytes) ? line : fitText(parts, r, maxBytes);
   };
 }

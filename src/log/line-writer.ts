@@ -72,7 +72,9 @@ export class LineWriter {
 
   /** `line` ends with a newline. */
   write(line: string): void {
-    const bytes = Buffer.byteLength(line);
+    // To a pipe the count must be exact (PIPE_BUF); to a file it only decides when to write, and
+    // a UTF-16 length (at most 3 times fewer than the bytes) spares a UTF-8 scan of every line.
+    const bytes = this.maxLine === Number.POSITIVE_INFINITY ? line.length : Buffer.byteLength(line);
     if (this.pendingBytes + bytes > this.chunk && this.pending.length > 0) this.flush();
     this.pending.push(line);
     this.pendingBytes += bytes;

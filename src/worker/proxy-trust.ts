@@ -14,10 +14,18 @@ export function plainAddress(address: string | undefined): string | undefined {
   return address?.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
 }
 
-/** A trust list (`proxy.forwarded_allow_ips`): addresses, CIDR ranges, or `*`. */
+/** Addresses whose answer a TrustList keeps: a client set larger than this starts over. */
+const VERDICTS_KEPT = 4096;
+
+/**
+ * A trust list (`proxy.forwarded_allow_ips`): addresses, CIDR ranges, or `*`. Answers are kept
+ * per address string: BlockList.check() builds a SocketAddress for each string it is given, which
+ * cost the request path more than everything else the proxy rules do.
+ */
 export class TrustList {
   private readonly all: boolean;
   private readonly list = new BlockList();
+  private readonly verdicts = new Map<string, boolean>();
 
   constructor(entries: readonly string[]) {
     this.all = entries.includes('*');
@@ -32,8 +40,14 @@ export class TrustList {
   has(address: string | undefined): boolean {
     if (address === undefined) return false;
     if (this.all) return true;
-    const plain = plainAddress(address) ?? address;
-    return isIP(plain) !== 0 && this.list.check(plain, family(plain));
+    let verdict = this.verdicts.get(address);
+    if (verdict === undefined) {
+      const plain = plainAddress(address) ?? address;
+      verdict = isIP(plain) !== 0 && this.list.check(plain, family(plain));
+      if (this.verdicts.size >= VERDICTS_KEPT) this.verdicts.clear();
+      this.verdicts.set(address, verdict);
+    }
+    return verdict;
   }
 }
 

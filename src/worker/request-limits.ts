@@ -10,6 +10,8 @@ export interface Refusal {
 
 /** Fields a request may carry once: a second one is an ambiguity a smuggler can use (RFC 9112). */
 const SINGLETONS = new Set(['host', 'content-length', 'content-type', 'transfer-encoding', 'authorization', 'proxy-authorization']);
+/** Their lengths: a field of another length is not lower-cased to be looked up (one string less per field). */
+const SINGLETON_LENGTHS = new Set([...SINGLETONS].map((name) => name.length));
 
 /**
  * Gunicorn's request limits with its names, and the RFC 9112 ambiguities Node 20's parser lets
@@ -52,6 +54,7 @@ export class RequestLimits {
       if (this.fieldSize > 0 && name.length + value.length + 2 > this.fieldSize) {
         return { status: 431, reason: `header field ${name} longer than limit_request_field_size (${this.fieldSize})` };
       }
+      if (!SINGLETON_LENGTHS.has(name.length)) continue;
       const lower = name.toLowerCase();
       if (SINGLETONS.has(lower)) {
         seen ??= new Set();

@@ -1,4 +1,5 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { getRequestListener } from '@hono/node-server';
 import type { AccessLog } from '../log/access-log.js';
@@ -6,6 +7,7 @@ import type { Logger } from '../log/logger.js';
 import type { LoadedApp } from './app-loader.js';
 import type { ConnectionTracker } from './connections.js';
 import type { CountingResponse } from './counting-response.js';
+import type { OpenEntry, OpenResponses } from './open-responses.js';
 import type { ProxyRules } from './proxy-trust.js';
 import { identify, isHttp2 } from './request-identity.js';
 import { forbiddenTrailer, type RequestLimits } from './request-limits.js';
@@ -42,7 +44,7 @@ export interface RequestCounters {
   requests: number;
   inflight: number;
   /** Responses not yet closed: a drain marks those without headers `Connection: close`. */
-  open: Set<ServerResponse>;
+  open: OpenResponses;
 }
 
 export interface PipelineOptions {
@@ -86,13 +88,31 @@ function loggedStatus(res: ServerResponse): number {
  */
 function setRawHeader(req: IncomingMessage, name: string, value: string): void {
   const raw = req.rawHeaders;
-  for (let i = raw.length - 2; i >= 0; i -= 2) if (raw[i]?.toLowerCase() === name) raw.splice(i, 2);
+  // Only names of the same length can match: no lower-cased copy of every other name.
+  for (let i = raw.length - 2; i >= 0; i -= 2) if (raw[i]?.length === name.length && raw[i]?.toLowerCase() === name) raw.splice(i, 2);
   raw.push(name, value);
 }
 
 function bodyBytes(req: IncomingMessage, res: ServerResponse): number {
   if (req.method === 'HEAD' || res.statusCode === 204 || res.statusCode === 304) return 0;
   return (res as CountingResponse).bodyBytes ?? 0;
+}
+
+const TRACKED = Symbol('tsicorn.tracked');
+
+/**
+ * What the pipeline keeps of a request until its response closes, on the response itself: one
+ * shared 'close' listener reads it, so a request allocates no closure and no once() wrapper.
+ */
+interface Tracked {
+  [TRACKED]?: RequestState | undefined;
+}
+interface RequestState extends OpenEntry {
+  started: number;
+  socket: Socket | null;
+  remoteAddr: string;
+  requestId: string;
+  certUser: string | undefined;
 }
 
 /**
@@ -112,8 +132,37 @@ export function requestPipeline(opts: PipelineOptions): RequestListener {
     }
   };
   const { accessLog, requestIdHeader, proxyRules, limits, requestHooks } = opts;
+  const metrics = opts.metrics ?? null;
+  // A function, not an arrow: `this` is the response whose 'close' it is.
+  function onClose(this: ServerResponse & Tracked): void {
+    const req = this.req;
+    const state = this[TRACKED];
+    if (!state) return;
+    this[TRACKED] = undefined;
+    requestHooks?.post(req, this);
+    counters.inflight--;
+    counters.open.unlink(state);
+    if (state.socket) tracker.requestEnded(state.socket);
+    if (metrics === null && !accessLog.enabled) return;
+    // One clock read for both: the metrics and the access log show the same duration.
+    const ms = performance.now() - state.started;
+    const status = loggedStatus(this);
+    metrics?.record(req.method, status, ms);
+    if (accessLog.enabled) {
+      accessLog.write({
+        req,
+        res: this,
+        startMs: Date.now() - ms,
+        durationUs: ms * 1000,
+        bytes: bodyBytes(req, this),
+        status,
+        remoteAddr: state.remoteAddr,
+        requestId: state.requestId,
+        user: state.certUser,
+      });
+    }
+  }
   return (req, res) => {
-    const startMs = Date.now();
     const started = performance.now();
     counters.requests++;
     counters.inflight++;
@@ -121,29 +170,12 @@ export function requestPipeline(opts: PipelineOptions): RequestListener {
     // session's socket proxy throws on any read).
     const socket = isHttp2(req) ? null : req.socket;
     if (socket) tracker.requestStarted(socket);
-    counters.open.add(res);
     // Honour the client's (or proxy's) request id, resolve the client through the proxy rules.
     const { requestId, madeId, remoteAddr, certUser } = identify(req, requestIdHeader, proxyRules);
-    res.once('close', () => {
-      requestHooks?.post(req, res);
-      counters.inflight--;
-      counters.open.delete(res);
-      if (socket) tracker.requestEnded(socket);
-      opts.metrics?.record(req.method, loggedStatus(res), performance.now() - started);
-      if (accessLog.enabled) {
-        accessLog.write({
-          req,
-          res,
-          startMs,
-          durationUs: (performance.now() - started) * 1000,
-          bytes: bodyBytes(req, res),
-          status: loggedStatus(res),
-          remoteAddr,
-          requestId,
-          ...(certUser ? { user: certUser } : {}),
-        });
-      }
-    });
+    const state: RequestState = { res, prev: null, next: null, started, socket, remoteAddr, requestId, certUser };
+    (res as ServerResponse & Tracked)[TRACKED] = state;
+    counters.open.link(state);
+    res.on('close', onClose);
     if (!opts.keepAlive || opts.isDraining()) res.setHeader('connection', 'close');
     const refusal = limits.check(req);
     if (refusal) {

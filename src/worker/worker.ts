@@ -13,6 +13,7 @@ import { ConnectionTracker } from './connections.js';
 import { Drain } from './drain.js';
 import { Http2Sessions } from './http2-sessions.js';
 import { buildListenerServer } from './listener-servers.js';
+import { OpenResponses } from './open-responses.js';
 import { ProxyRules } from './proxy-trust.js';
 import { identify } from './request-identity.js';
 import { RequestLimits } from './request-limits.js';
@@ -30,7 +31,7 @@ export type Boot = Extract<MasterMessage, { type: 'boot' }>;
  * drain that ends it. Its counterpart in the master is src/master/worker-handle.ts.
  */
 export class Worker {
-  private readonly counters: RequestCounters = { requests: 0, inflight: 0, open: new Set() };
+  private readonly counters: RequestCounters = { requests: 0, inflight: 0, open: new OpenResponses() };
   private readonly tracker = new ConnectionTracker();
   private readonly servers: HttpServer[] = [];
   private heartbeat: NodeJS.Timeout | undefined;
@@ -114,12 +115,11 @@ export class Worker {
     if (Date.now() - this.lastBeatAt >= this.beatEveryMs / 2) this.beat();
   }
 
-  /** Once a heartbeat interval: counts, and the oldest request in flight (Sets keep insertion order). */
+  /** Once a heartbeat interval: counts, and the oldest request in flight. */
   private beat(): void {
     this.lastBeatAt = Date.now();
     const { requests, inflight, open } = this.counters;
-    const first = open.values().next();
-    const req = first.done ? undefined : first.value.req;
+    const req = open.oldest()?.req;
     const cpu = process.cpuUsage();
     sendToMaster({
       type: 'heartbeat',

@@ -23,6 +23,19 @@ test('trust lists take addresses, CIDR ranges and *; IPv4-mapped IPv6 is IPv4', 
   assert.ok(new TrustList(['*']).has('203.0.113.1'));
 });
 
+test('a trust list answers the same from its kept verdicts, also past the number it keeps', () => {
+  const list = new TrustList(['10.0.0.0/8']);
+  for (let round = 0; round < 2; round++) {
+    assert.ok(list.has('10.9.9.9'));
+    assert.ok(!list.has('11.9.9.9'));
+    assert.ok(!list.has('not an address'));
+  }
+  // More distinct clients than are kept: the answers stay right after the verdicts start over.
+  for (let i = 0; i < 5000; i++) assert.equal(list.has(`10.0.${i >> 8}.${i & 255}`), true);
+  for (let i = 0; i < 5000; i++) assert.equal(list.has(`11.0.${i >> 8}.${i & 255}`), false);
+  assert.ok(list.has('10.9.9.9'));
+});
+
 test('from an untrusted peer every forwarding header is removed', () => {
   const r = req({
     'x-forwarded-for': '1.2.3.4',
