@@ -89,7 +89,7 @@ function buildProgram(): Command {
 
   const scale = program
     .command('scale')
-    .description('Change the number of workers: N, +N or -N, until the next reload (control socket)')
+    .description('Change the number of workers: N, +N or -N, until a reload that changes `workers` or a restart (control socket)')
     .argument('<count>', 'N, +N or -N')
     .argument('[file]', 'config file the server runs with (default ./server.yaml)')
     .option('-c, --config <file>', 'config file (default ./server.yaml)')
