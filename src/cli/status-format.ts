@@ -1,4 +1,4 @@
-import type { ServerStatus } from '../control/protocol.js';
+import type { ServerStatus, WorkerStatus } from '../control/protocol.js';
 
 function duration(seconds: number): string {
   const s = Math.floor(seconds);
@@ -21,17 +21,20 @@ export function formatStatus(status: ServerStatus): string {
     `config ${status.configFile ?? '(flags only)'}; listening on ${status.listeners.join(', ')}`,
     `workers ${status.workers.filter((w) => w.state === 'ready').length} ready of ${status.workersTarget}:`,
   ];
+  // A worker that did not answer this status shows its last heartbeat's figures, marked `*`; a
+  // booting one that never beat has none to show.
+  const figures = (w: WorkerStatus) =>
+    !w.fresh && w.state === 'booting'
+      ? ['-', '-', '-', '-']
+      : [String(w.requests), String(w.inflight), bytes(w.rssBytes), `${w.cpuSeconds.toFixed(2)}s`];
   const rows = [
     ['ID', 'PID', 'GEN', 'STATE', 'REQUESTS', 'INFLIGHT', 'RSS', 'CPU', 'AGE', 'HEARTBEAT'],
     ...status.workers.map((w) => [
-      String(w.id),
+      w.fresh ? String(w.id) : `${w.id}*`,
       String(w.pid),
       String(w.generation),
       w.state,
-      String(w.requests),
-      String(w.inflight),
-      bytes(w.rssBytes),
-      `${w.cpuSeconds.toFixed(2)}s`,
+      ...figures(w),
       duration(w.ageSeconds),
       `${(w.heartbeatAgoMs / 1000).toFixed(1)}s ago`,
     ]),
@@ -44,6 +47,8 @@ export function formatStatus(status: ServerStatus): string {
         .join('  ')
         .trimEnd()}`,
     );
+  if (status.workers.some((w) => !w.fresh))
+    lines.push('  * did not answer within 0.5 s (event loop busy, or app loading): figures as of its last heartbeat');
   const restarts = Object.entries(status.restarts);
   lines.push(`restarts: ${restarts.length ? restarts.map(([reason, n]) => `${reason} ${n}`).join(', ') : 'none'}`);
   return `${lines.join('\n')}\n`;

@@ -43,8 +43,14 @@ export interface WorkerStatus {
   rssBytes: number;
   cpuSeconds: number;
   ageSeconds: number;
-  /** Milliseconds since the worker's last heartbeat. */
+  /** Milliseconds since the worker's last heartbeat (an answer to this status is one). */
   heartbeatAgoMs: number;
+  /**
+   * True: requests, inflight, rssBytes and cpuSeconds are as of this status (the worker answered
+   * it). False: the worker did not answer within 0.5 s (its event loop is busy, or it is still
+   * loading the app) and they are as of its last heartbeat, heartbeatAgoMs ago (none yet: zeros).
+   */
+  fresh: boolean;
 }
 
 /** What `tsicorn status --json` prints. */

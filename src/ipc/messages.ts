@@ -41,6 +41,8 @@ export type MasterMessage =
   | { type: 'connection'; listener: number }
   /** A scrape of the master's metrics endpoint: answer with a `metrics` message carrying this id. */
   | { type: 'metrics-request'; id: number }
+  /** `tsicorn status`: send a heartbeat now, answering this id, so the status shows figures as of now. */
+  | { type: 'report-request'; id: number }
   /**
    * Retire: `graceful` drains within `gracefulMs` (graceful_timeout as the master has it now),
    * closing a keep-alive socket once idle for `idleGraceMs`; `quick` exits at once.
@@ -54,9 +56,10 @@ export type WorkerMessage =
   | { type: 'boot-failed'; message: string; stack?: string; listenError?: { address: string; code: string } }
   /**
    * `oldest`: the longest-running request in flight (`GET /path`), for the timeout log; `rss`
-   * (bytes) and `cpuMs` (user + system) for `tsicorn status` and max_memory.
+   * (bytes) and `cpuMs` (user + system) for `tsicorn status` and max_memory. `answers`: the id of
+   * the `report-request` this beat answers (absent on the periodic beat).
    */
-  | { type: 'heartbeat'; requests: number; inflight: number; rss: number; cpuMs: number; oldest?: string }
+  | { type: 'heartbeat'; requests: number; inflight: number; rss: number; cpuMs: number; oldest?: string; answers?: number }
   /** The worker asks to be replaced (it keeps serving until told to stop). */
   | { type: 'retire'; reason: RetireReason; detail?: string }
   /**
@@ -79,7 +82,7 @@ export function isMasterMessage(value: unknown): value is MasterMessage {
       (value.mode === 'graceful' || value.mode === 'quick') && typeof value.gracefulMs === 'number' && typeof value.idleGraceMs === 'number'
     );
   if (value.type === 'connection') return typeof value.listener === 'number';
-  if (value.type === 'metrics-request') return typeof value.id === 'number';
+  if (value.type === 'metrics-request' || value.type === 'report-request') return typeof value.id === 'number';
   if (value.type === 'reopen-logs' || value.type === 'reload-tls') return true;
   if (value.type === 'configure-log') return isObject(value.log);
   return false;
@@ -97,7 +100,8 @@ export function isWorkerMessage(value: unknown): value is WorkerMessage {
         typeof value.requests === 'number' &&
         typeof value.inflight === 'number' &&
         typeof value.rss === 'number' &&
-        typeof value.cpuMs === 'number'
+        typeof value.cpuMs === 'number' &&
+        (value.answers === undefined || typeof value.answers === 'number')
       );
     case 'retire':
       return value.reason === 'max_requests' || value.reason === 'uncaught_exception';

@@ -10,7 +10,8 @@ export interface MasterOperations {
   state: MasterState;
   target: number;
   workers: number;
-  status(): ServerStatus;
+  /** Calls `done` with the status once the workers have reported their figures as of now (or in time failed to). */
+  status(done: (status: ServerStatus) => void): void;
   reload(waiter: ReloadWaiter): void;
   reopenLogs(): void;
   scale(to: number): void;
@@ -25,7 +26,7 @@ export function runControlCommand(request: ControlRequest, reply: Reply, master:
     reply(outcome.ok ? { ok: true, message: outcome.message } : { ok: false, error: outcome.message, details: outcome.details ?? [] });
   switch (request.command) {
     case 'status':
-      reply({ ok: true, message: 'status', data: master.status() });
+      master.status((data) => reply({ ok: true, message: 'status', data }));
       break;
     case 'reload':
       // Answered when the reload has an outcome (a rotation can take boot_timeout).
@@ -63,8 +64,11 @@ export interface StatusSource {
   exits: ExitHistory;
 }
 
-/** What `tsicorn status` shows, from the master's own view of its workers. */
-export function buildStatus(source: StatusSource): ServerStatus {
+/**
+ * What `tsicorn status` shows, from the master's own view of its workers; `answered`: the workers
+ * that reported just now (src/master/status-requests.ts), the others' figures are their last heartbeat's.
+ */
+export function buildStatus(source: StatusSource, answered: ReadonlySet<WorkerHandle>): ServerStatus {
   const now = Date.now();
   const { current } = source;
   return {
@@ -87,6 +91,7 @@ export function buildStatus(source: StatusSource): ServerStatus {
       cpuSeconds: w.cpuMs / 1000,
       ageSeconds: (now - w.spawnedAt) / 1000,
       heartbeatAgoMs: now - w.lastHeartbeat,
+      fresh: answered.has(w),
     })),
     restarts: { ...source.exits.byReason },
     recentExits: source.exits.latest(),

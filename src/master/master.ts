@@ -14,6 +14,7 @@ import type { ReloadTrigger } from './reload.js';
 import { ReloadFlow } from './reload-flow.js';
 import { RoundRobinBalancer } from './round-robin.js';
 import type { SignalInbox } from './signals.js';
+import { StatusRequests } from './status-requests.js';
 import { Supervision, workerFields } from './supervision.js';
 import type { SystemdNotifier } from './systemd-notify.js';
 import { Succession, type SuccessorEvent } from './upgrade.js';
@@ -77,6 +78,7 @@ export class Master {
   private readonly log: Logger;
   private readonly supervision: Supervision;
   private readonly succession = new Succession();
+  private readonly statusRequests = new StatusRequests();
   /** Wake-ups for when a new worker will have stayed up min_uptime (sooner than the next tick). */
   private readonly wakeups = new Set<NodeJS.Timeout>();
   private listenersClosed = false;
@@ -227,15 +229,22 @@ export class Master {
           state: this.state,
           target: this.target,
           workers: this.pool.size,
-          status: () =>
-            buildStatus({
-              state: this.state,
-              startedAt: this.startedAt,
-              current: this.current,
-              target: this.target,
-              workers: this.pool.all(),
-              exits: this.observers.exits,
-            }),
+          status: (done) =>
+            this.statusRequests.ask(this.pool.all(), (answered) =>
+              done(
+                buildStatus(
+                  {
+                    state: this.state,
+                    startedAt: this.startedAt,
+                    current: this.current,
+                    target: this.target,
+                    workers: this.pool.all(),
+                    exits: this.observers.exits,
+                  },
+                  answered,
+                ),
+              ),
+            ),
           reload: (waiter) => this.flow.request({ source: 'control' }, waiter),
           reopenLogs: () => this.reopenLogs(),
           scale: (to) => this.scale(to),
@@ -319,6 +328,7 @@ export class Master {
         break;
       case 'heartbeat':
         worker.noteHeartbeat(message, Date.now());
+        if (message.answers !== undefined) this.statusRequests.answered(worker, message.answers);
         break;
       case 'retire':
         worker.replaceReason ??= message.reason;
@@ -332,6 +342,7 @@ export class Master {
 
   private onWorkerExit(worker: WorkerHandle, code: number | null, signal: NodeJS.Signals | null): void {
     this.pool.remove(worker);
+    this.statusRequests.forget(worker);
     const now = Date.now();
     const facts = { ...workerFields(worker), code, signal, uptimeMs: now - worker.spawnedAt };
     const exit = this.supervision.takeExitFacts(worker, code, signal);

@@ -10,7 +10,7 @@ import { Socket } from 'node:net';
 import { resolve } from 'node:path';
 import { Hooks } from '../hooks/hooks.js';
 import { isMasterMessage } from '../ipc/messages.js';
-import { sendThenExit } from '../ipc/worker-channel.js';
+import { sendThenExit, sendToMaster } from '../ipc/worker-channel.js';
 import { AccessLog } from '../log/access-log.js';
 import { createServerLog } from '../log/logger.js';
 import { answerMetrics } from '../metrics/worker-metrics.js';
@@ -18,7 +18,7 @@ import { type LoadedApp, loadApp } from './app-loader.js';
 import { dropPrivileges } from './privileges.js';
 import { ListenError } from './servers.js';
 import { takeSignals } from './signal-queue.js';
-import { type Boot, Worker } from './worker.js';
+import { type Boot, heartbeat, Worker } from './worker.js';
 
 function waitForBoot(): Promise<Boot> {
   return new Promise((resolvePromise) => {
@@ -37,6 +37,14 @@ function waitForBoot(): Promise<Boot> {
 }
 
 async function main(): Promise<void> {
+  let worker: Worker | null = null;
+  // From the start, not once the boot is done: a status asked while the app loads gets this
+  // process's memory and CPU, and does not wait 0.5 s for an answer that would never come.
+  process.on('message', (message: unknown) => {
+    if (!isMasterMessage(message) || message.type !== 'report-request') return;
+    if (worker) worker.report(message.id);
+    else sendToMaster(heartbeat(null, message.id));
+  });
   const boot = await waitForBoot();
   const startedAt = Date.now();
   const { settings, baseDir } = boot;
@@ -49,7 +57,6 @@ async function main(): Promise<void> {
   );
   const log = serverLog.logger;
   const accessLog = new AccessLog(log, boot.accessFd);
-  let worker: Worker | null = null;
   const reopenLogs = () => {
     serverLog.reopen();
     accessLog.reopen();

@@ -1,7 +1,7 @@
 import type { Server as HttpServer } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Hooks } from '../hooks/hooks.js';
-import type { MasterMessage } from '../ipc/messages.js';
+import type { MasterMessage, WorkerMessage } from '../ipc/messages.js';
 import { stopTimings } from '../ipc/stop-timings.js';
 import { sendToMaster } from '../ipc/worker-channel.js';
 import type { AccessLog } from '../log/access-log.js';
@@ -102,6 +102,8 @@ export class Worker {
     this.beatEveryMs = Math.max(100, Math.min(1000, (settings.timeout * 1000) / 4 || 1000));
     this.heartbeat = setInterval(() => this.beat(), this.beatEveryMs);
     sendToMaster({ type: 'ready', interface: app.kind, describe: app.describe, bootMs: Date.now() - startedAt });
+    // The first figures with `ready`, not an interval later: until then the master had RSS 0.
+    this.report();
     this.log.info({ interface: app.kind, app: settings.app, bootMs: Date.now() - startedAt }, 'worker ready');
   }
 
@@ -115,20 +117,19 @@ export class Worker {
     if (Date.now() - this.lastBeatAt >= this.beatEveryMs / 2) this.beat();
   }
 
-  /** Once a heartbeat interval: counts, and the oldest request in flight. */
+  /** Once a heartbeat interval, and as a request starts: counts, and the oldest request in flight. */
   private beat(): void {
     this.lastBeatAt = Date.now();
-    const { requests, inflight, open } = this.counters;
-    const req = open.oldest()?.req;
-    const cpu = process.cpuUsage();
-    sendToMaster({
-      type: 'heartbeat',
-      requests,
-      inflight,
-      rss: process.memoryUsage.rss(),
-      cpuMs: (cpu.user + cpu.system) / 1000,
-      ...(req ? { oldest: `${req.method} ${req.url}` } : {}),
-    });
+    sendToMaster(heartbeat(this.counters));
+  }
+
+  /**
+   * A heartbeat off the schedule: with `ready`, and when the master asks for figures as of now
+   * (`answers`: its `report-request` id, for `tsicorn status`). It leaves lastBeatAt alone: a beat
+   * that knows of no request must not stop the next request from beating before the app runs.
+   */
+  report(answers?: number): void {
+    sendToMaster(heartbeat(this.counters, answers));
   }
 
   /**
@@ -205,6 +206,24 @@ export class Worker {
     this.hooks.call('worker_exit', { pid: process.ppid, settings: this.boot.settings }, this.hookWorker);
     return exitReporting(this.metrics, () => this.accessLog.flush());
   }
+}
+
+/**
+ * What a heartbeat says: this process's counts, memory and CPU now, and the oldest request in
+ * flight. `counters` is null before the worker serves (a status asked while the app loads).
+ */
+export function heartbeat(counters: RequestCounters | null, answers?: number): Extract<WorkerMessage, { type: 'heartbeat' }> {
+  const req = counters?.open.oldest()?.req;
+  const cpu = process.cpuUsage();
+  return {
+    type: 'heartbeat',
+    requests: counters?.requests ?? 0,
+    inflight: counters?.inflight ?? 0,
+    rss: process.memoryUsage.rss(),
+    cpuMs: (cpu.user + cpu.system) / 1000,
+    ...(req ? { oldest: `${req.method} ${req.url}` } : {}),
+    ...(answers === undefined ? {} : { answers }),
+  };
 }
 
 /** pre_request / post_request, only when the hooks module has them (the request path pays nothing otherwise). */

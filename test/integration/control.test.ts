@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { type SpawnSyncReturns, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { BIN, cleanEnv, isAlive, ROOT, type RunningServer, serverYaml, startServer, tempDir, until } from '../helpers/server.js';
@@ -55,6 +56,97 @@ test('status --json names the master and exactly the worker processes that run; 
   assert.match(text.stdout, /workers 3 ready of 3:/);
   for (const w of status.workers) assert.match(text.stdout, new RegExp(`\\b${w.pid}\\b.*\\bready\\b`));
   assert.equal(statSync(join(server.dir, '.server.yaml.sock')).mode & 0o777, 0o600, 'only the owner may use the socket');
+});
+
+/** One request on a connection of its own; resolves once the whole response has arrived. */
+function finished(url: string, method = 'GET'): Promise<number> {
+  return new Promise((resolvePromise, reject) => {
+    const req = httpRequest(url, { method, agent: false }, (res) => {
+      res.resume();
+      res.once('end', () => resolvePromise(res.statusCode ?? 0));
+    });
+    req.once('error', reject);
+    req.end();
+  });
+}
+
+interface WorkerFigures {
+  id: number;
+  state: string;
+  requests: number;
+  inflight: number;
+  rssBytes: number;
+  fresh: boolean;
+}
+
+async function statusNow(server: RunningServer) {
+  const run = await cliAsync(server.dir, ['status', '--json', '-c', 'server.yaml']);
+  assert.equal(run.status, 0, run.stderr);
+  return (JSON.parse(run.stdout) as { workers: WorkerFigures[] }).workers;
+}
+
+test(
+  'status shows figures as of now: RSS from the moment a worker is ready, finished requests counted and not in flight',
+  opts,
+  async (t) => {
+    const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 2 }) } });
+    const url = server.url();
+    // A heartbeat is up to a second old, and the one sent as a request starts counts it in flight:
+    // asked right after "server ready", and right after each round of requests, a snapshot is wrong.
+    let sent = 0;
+    for (let round = 0; round < 4; round++) {
+      if (round > 0) {
+        for (const [path, method] of [
+          ['/a', 'GET'],
+          ['/b', 'HEAD'],
+          ['/slow?ms=20', 'GET'],
+        ] as const) {
+          assert.equal(await finished(`${url}${path}`, method), 200);
+          sent++;
+        }
+      }
+      const workers = await statusNow(server);
+      const where = `round ${round}: ${JSON.stringify(workers)}`;
+      assert.equal(workers.length, 2, where);
+      for (const w of workers) {
+        assert.equal(w.state, 'ready', where);
+        assert.equal(w.inflight, 0, `worker ${w.id} shows a finished request in flight; ${where}`);
+        assert.ok(w.rssBytes > 0, `worker ${w.id} shows RSS 0; ${where}`);
+        assert.equal(w.fresh, true, where);
+      }
+      assert.equal(
+        workers.reduce((sum, w) => sum + w.requests, 0),
+        sent,
+        `every finished request is counted; ${where}`,
+      );
+    }
+  },
+);
+
+test('a worker whose event loop is blocked does not hold status up: its figures are marked as of its last heartbeat', opts, async (t) => {
+  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 1 }) } });
+  let unblocked = false;
+  // Blocks the only worker for 8 s (timeout is 30): it cannot answer, and status must not wait for it.
+  finished(`${server.url()}/block?ms=8000`).then(
+    () => {
+      unblocked = true;
+    },
+    () => {},
+  );
+  const deadline = Date.now() + 6000;
+  let workers = await statusNow(server);
+  while (workers.every((w) => w.fresh)) {
+    assert.ok(Date.now() < deadline, `no status showed the blocked worker: ${JSON.stringify(workers)}`);
+    workers = await statusNow(server);
+  }
+  assert.equal(unblocked, false, 'the status came while the worker was blocked');
+  assert.equal(workers[0]?.state, 'ready');
+  assert.ok((workers[0]?.rssBytes ?? 0) > 0, 'its last heartbeat’s RSS');
+  const text = await cliAsync(server.dir, ['status', '-c', 'server.yaml']);
+  assert.equal(text.status, 0, text.stderr);
+  assert.equal(unblocked, false, 'the status came while the worker was blocked');
+  assert.match(text.stdout, /^ {2}1\* +\d+ +1 +ready +\d+ +[01] +[\d.]+MiB /m);
+  assert.match(text.stdout, /^ {2}\* did not answer within 0\.5 s \(event loop busy, or app loading\): figures as of its last heartbeat$/m);
 });
 
 test('scale N, +N and -N change the worker count; below one is refused', opts, async (t) => {
