@@ -100,6 +100,21 @@ test('when the master is SIGKILLed, workers finish in-flight requests and exit',
   await until('every worker to exit', () => pids.every((pid) => !isAlive(pid)));
 });
 
+test('when the master is SIGKILLed, a request outlasting graceful_timeout is cut and the worker still exits', {
+  timeout: 30_000,
+}, async (t) => {
+  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 1, graceful_timeout: 1 }) } });
+  const pids = server.workerPids();
+  const res = await fetch(`${server.url()}/slow-body?ms=20000`);
+  const started = Date.now();
+  process.kill(server.pid, 'SIGKILL');
+  // No master is left to kill it: the worker's own drain deadline must end it.
+  await assert.rejects(res.text());
+  await until('the worker to exit', () => pids.every((pid) => !isAlive(pid)), 10_000);
+  const tookMs = Date.now() - started;
+  assert.ok(tookMs >= 900 && tookMs < 5000, `the worker left ${tookMs} ms after the master, with graceful_timeout 1 s`);
+});
+
 test('an app that crashes right after start is respawned with exponential back-off', { timeout: 30_000 }, async (t) => {
   const server = await startServer(t, {
     files: { 'server.yaml': serverYaml(join(ROOT, 'test', 'fixtures', 'serve', 'crash-later.mjs'), { workers: 1 }) },
