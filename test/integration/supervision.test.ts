@@ -124,6 +124,7 @@ test('an app that crashes right after start is respawned with exponential back-o
   assert.deepEqual(delays.slice(0, 3), [500, 1000, 2000]);
   const died = server.findLog('worker died');
   assert.equal(died?.code, 7, 'the log names the exit code');
+  assert.equal(server.findLog('worker crashed soon after start; backing off')?.cause, 'exit 7', 'the back-off names its cause');
   // 3 crashes take ~0.3 s each plus 0.5 + 1 s of back-off: no fork loop.
   assert.ok(server.countLogs('worker ready', { component: 'master' }) <= 4);
 });
