@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { load } from '../helpers/load.js';
+import { load, runLoad } from '../helpers/load.js';
 import { isAlive, ROOT, serverYaml, startServer, until } from '../helpers/server.js';
 
 const APP = join(ROOT, 'test', 'fixtures', 'serve', 'node-app.cjs');
@@ -66,6 +66,31 @@ test('max_requests recycles workers under concurrent load without a failed reque
   );
   assert.ok(recycled() >= 4, `only ${recycled()} workers were recycled in ${result.ok} requests`);
   assert.ok(result.pids.size >= 4, `answers came from ${result.pids.size} workers`);
+  assert.equal(server.countLogs('worker died'), 0);
+});
+
+test('max_requests under Connection: close load: replacements that reach it within min_uptime still relieve their elders', {
+  timeout: 60_000,
+}, async (t) => {
+  // Every new connection may reach a new worker, so a replacement serves its 50 requests long
+  // before it has stayed up min_uptime (1 s), and is marked for replacement in turn.
+  const server = await startServer(t, {
+    files: { 'server.yaml': serverYaml(APP, { workers: 2, max_requests: 50, max_requests_jitter: 10 }) },
+  });
+  const recycled = () => server.countLogs('worker exited', { reason: 'max_requests' });
+  let most = 0;
+  const result = await runLoad(`${server.url()}/`, {
+    total: 20_000,
+    concurrency: 8,
+    close: true,
+    stop: () => {
+      most = Math.max(most, server.workerPids().length);
+      return recycled() >= 6;
+    },
+  });
+  assert.deepEqual(result.errors, []);
+  assert.ok(recycled() >= 6, `only ${recycled()} workers were recycled in ${result.ok} requests`);
+  assert.ok(most <= 4, `${most} workers were running at once for a target of 2`);
   assert.equal(server.countLogs('worker died'), 0);
 });
 
