@@ -205,6 +205,8 @@ function throughputCases() {
     if (HAS_PM2) add('PM2 cluster', 'other', (port) => pm2(port, app), { pm2: true });
     add('tsicorn', 'tsicorn', (port) => tsicorn(port, { app: appFile(app) }), { memory: true, tsicorn: true });
     if (app === 'hello') {
+      // The other `balance` mode: the default (kernel) was chosen by this pair of figures.
+      add('tsicorn balance: round-robin', 'tsicorn', (port) => tsicorn(port, { app: appFile(app), balance: 'round-robin' }));
       add('tsicorn + access log', 'tsicorn', (port) =>
         tsicorn(port, { app: appFile(app), log: { level: 'warn', accesslog: 'access.log', access_format: 'combined' } }),
       );

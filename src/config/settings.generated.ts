@@ -39,7 +39,7 @@ export interface SchemaResolvedConfig {
    */
   worker_class: 'http' | 'http2';
   /**
-   * How connections reach workers: `kernel` (every worker accepts on the shared socket, Gunicorn's model) or `round-robin` (the master accepts and hands each connection to the next worker).
+   * How connections reach workers: `kernel` (every worker accepts on the shared socket, Gunicorn's model) or `round-robin` (the master accepts and hands each connection to the next worker). `kernel` is the default because it measured faster: with 2 workers (wrk -c50, hello world) it served about 2.7 times the `Connection: close` requests of `round-robin`, and about as many with keep-alive; `npm run bench -- --only throughput,tsicorn` measures both.
    */
   balance: 'kernel' | 'round-robin';
   /**
@@ -272,7 +272,7 @@ export interface SchemaResolvedConfig {
    */
   umask: null | string;
   /**
-   * Name shown in process titles (`tsicorn: master [NAME]`); defaults to the app.
+   * Name shown in process titles (`tsicorn: master [NAME]`, `tsicorn: worker 3 [NAME]`); defaults to the app. Linux gives a title no more room than the command line that started the process had, so a short one (`npm start` runs `node bin/tsicorn -c config/server.yaml`) cuts the master's title; a short `proc_name` keeps it whole.
    */
   proc_name: string | null;
 }

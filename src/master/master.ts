@@ -361,7 +361,7 @@ export class Master {
       this.log.warn({ ...facts, reason: 'timeout' }, 'worker exited');
     } else if (this.state === 'running' || this.state === 'rotating') {
       this.log.error({ ...facts, reason: exit.killedFor ?? 'exit' }, 'worker died');
-      this.supervision.recordDeath(worker, now);
+      this.supervision.recordDeath(worker, now, exit);
     }
     if (this.state === 'stopping' && this.pool.size === 0) this.finish();
   }

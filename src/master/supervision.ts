@@ -65,11 +65,17 @@ export class Supervision {
     return new TsicornError('TSI_ERR_WORKER_BOOT', `a worker failed to start: ${facts.why}`);
   }
 
-  /** An unexpected death while serving: back off if it came soon after the worker started. */
-  recordDeath(worker: WorkerHandle, now: number): void {
+  /**
+   * An unexpected death while serving: back off if it came soon after the worker started. The
+   * line names the cause (`facts.why`), so the back-off explains itself without its neighbours.
+   */
+  recordDeath(worker: WorkerHandle, now: number, facts: ExitFacts): void {
     if (worker.readyAt !== 0 && now - worker.spawnedAt >= CRASH_WINDOW_MS) return;
     const delayMs = this.backoff.recordCrash(now);
-    this.log.warn({ delayMs, failures: this.backoff.consecutiveFailures }, 'worker crashed soon after start; backing off');
+    this.log.warn(
+      { ...workerFields(worker), delayMs, failures: this.backoff.consecutiveFailures, cause: facts.why },
+      'worker crashed soon after start; backing off',
+    );
   }
 
   canSpawn(now: number): boolean {

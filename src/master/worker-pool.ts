@@ -110,8 +110,13 @@ export class WorkerPool {
 
   /**
    * Steady state: spawn the missing (unless `mayspawn` is false: crash back-off), retire extras,
-   * and let workers marked for replacement (max_requests, uncaught exception) go only while the
-   * stable workers still cover the target.
+   * and let workers marked for replacement (max_requests, max_memory, uncaught exception) go,
+   * oldest first, only while the stable workers left still cover the target.
+   *
+   * A marked worker still serves, so it covers for an older one: under load a replacement can
+   * reach max_requests before it has stayed up min_uptime, and if only unmarked workers counted,
+   * no marked worker would ever leave while a new one was spawned for each (a pool growing
+   * without bound). Replacements are capped at `target` extra workers for the same reason.
    */
   manageSteady(target: number, generation: Generation, maySpawn: boolean, now: number): void {
     const timings = stopTimings(generation.config.settings, false);
@@ -119,18 +124,22 @@ export class WorkerPool {
     const active = live.filter((w) => w.replaceReason === null);
     const missing = target - active.length;
     if (missing > 0 && maySpawn) {
-      for (let i = 0; i < missing; i++) this.spawn(generation);
+      const room = 2 * target - live.length;
+      for (let i = 0; i < Math.min(missing, room); i++) this.spawn(generation);
     } else if (missing < 0) {
       // Booting extras first, then the oldest.
       const extras = [...active].sort((a, b) => (a.state === b.state ? a.spawnedAt - b.spawnedAt : a.state === 'booting' ? -1 : 1));
       for (const worker of extras.slice(0, -missing)) worker.retire('scale', timings);
     }
-    let spare = live.filter((w) => w.replaceReason === null && isStable(w, minUptimeMs(generation), now)).length - target;
-    for (const worker of live) {
-      if (!worker.replaceReason) continue;
-      if (worker.state === 'booting') worker.retire(worker.replaceReason, timings);
-      else if (spare >= 0) {
-        worker.retire(worker.replaceReason, timings);
+    const stable = (w: WorkerHandle) => isStable(w, minUptimeMs(generation), now);
+    let spare = live.filter(stable).length - target;
+    const marked = live.filter((w) => w.replaceReason !== null).sort((a, b) => a.spawnedAt - b.spawnedAt);
+    for (const worker of marked) {
+      const reason = worker.replaceReason as ExitReason;
+      if (worker.state === 'booting') worker.retire(reason, timings);
+      else if (!stable(worker) && spare >= 0) worker.retire(reason, timings);
+      else if (stable(worker) && spare > 0) {
+        worker.retire(reason, timings);
         spare--;
       }
     }

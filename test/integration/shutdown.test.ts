@@ -60,6 +60,21 @@ test('SIGTERM does not wait out an idle keep-alive connection', { timeout: 30_00
   await closed;
 });
 
+test('graceful_timeout bounds a TERM: a request still running then is cut, and the master exits 0', {
+  timeout: 30_000,
+}, async (t) => {
+  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 1, graceful_timeout: 1 }) } });
+  const res = await fetch(`${server.url()}/slow-body?ms=20000`);
+  const started = Date.now();
+  process.kill(server.pid, 'SIGTERM');
+  await assert.rejects(res.text(), 'the request outlasting graceful_timeout is cut');
+  const cutAfter = Date.now() - started;
+  assert.equal(await server.waitForExit(), 0);
+  assert.ok(cutAfter >= 900, `cut ${cutAfter} ms after TERM: graceful_timeout (1 s) was waited out first`);
+  assert.ok(cutAfter < 5000, `cut ${cutAfter} ms after TERM, long after graceful_timeout`);
+  assert.ok(server.findLog('worker exiting', { component: 'worker', forced: true }));
+});
+
 test('SIGQUIT stops at once, like SIGINT', { timeout: 30_000 }, async (t) => {
   const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP) } });
   const res = await fetch(`${server.url()}/slow-body?ms=20000`);

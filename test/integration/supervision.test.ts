@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { load } from '../helpers/load.js';
+import { load, runLoad } from '../helpers/load.js';
 import { isAlive, ROOT, serverYaml, startServer, until } from '../helpers/server.js';
 
 const APP = join(ROOT, 'test', 'fixtures', 'serve', 'node-app.cjs');
@@ -69,6 +69,31 @@ test('max_requests recycles workers under concurrent load without a failed reque
   assert.equal(server.countLogs('worker died'), 0);
 });
 
+test('max_requests under Connection: close load: replacements that reach it within min_uptime still relieve their elders', {
+  timeout: 60_000,
+}, async (t) => {
+  // Every new connection may reach a new worker, so a replacement serves its 50 requests long
+  // before it has stayed up min_uptime (1 s), and is marked for replacement in turn.
+  const server = await startServer(t, {
+    files: { 'server.yaml': serverYaml(APP, { workers: 2, max_requests: 50, max_requests_jitter: 10 }) },
+  });
+  const recycled = () => server.countLogs('worker exited', { reason: 'max_requests' });
+  let most = 0;
+  const result = await runLoad(`${server.url()}/`, {
+    total: 20_000,
+    concurrency: 8,
+    close: true,
+    stop: () => {
+      most = Math.max(most, server.workerPids().length);
+      return recycled() >= 6;
+    },
+  });
+  assert.deepEqual(result.errors, []);
+  assert.ok(recycled() >= 6, `only ${recycled()} workers were recycled in ${result.ok} requests`);
+  assert.ok(most <= 4, `${most} workers were running at once for a target of 2`);
+  assert.equal(server.countLogs('worker died'), 0);
+});
+
 test('SIGTERM lets an in-flight request finish, then the master exits 0', { timeout: 30_000 }, async (t) => {
   const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP) } });
   const res = await fetch(`${server.url()}/slow-body?ms=1500`);
@@ -100,6 +125,21 @@ test('when the master is SIGKILLed, workers finish in-flight requests and exit',
   await until('every worker to exit', () => pids.every((pid) => !isAlive(pid)));
 });
 
+test('when the master is SIGKILLed, a request outlasting graceful_timeout is cut and the worker still exits', {
+  timeout: 30_000,
+}, async (t) => {
+  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 1, graceful_timeout: 1 }) } });
+  const pids = server.workerPids();
+  const res = await fetch(`${server.url()}/slow-body?ms=20000`);
+  const started = Date.now();
+  process.kill(server.pid, 'SIGKILL');
+  // No master is left to kill it: the worker's own drain deadline must end it.
+  await assert.rejects(res.text());
+  await until('the worker to exit', () => pids.every((pid) => !isAlive(pid)), 10_000);
+  const tookMs = Date.now() - started;
+  assert.ok(tookMs >= 900 && tookMs < 5000, `the worker left ${tookMs} ms after the master, with graceful_timeout 1 s`);
+});
+
 test('an app that crashes right after start is respawned with exponential back-off', { timeout: 30_000 }, async (t) => {
   const server = await startServer(t, {
     files: { 'server.yaml': serverYaml(join(ROOT, 'test', 'fixtures', 'serve', 'crash-later.mjs'), { workers: 1 }) },
@@ -109,6 +149,7 @@ test('an app that crashes right after start is respawned with exponential back-o
   assert.deepEqual(delays.slice(0, 3), [500, 1000, 2000]);
   const died = server.findLog('worker died');
   assert.equal(died?.code, 7, 'the log names the exit code');
+  assert.equal(server.findLog('worker crashed soon after start; backing off')?.cause, 'exit 7', 'the back-off names its cause');
   // 3 crashes take ~0.3 s each plus 0.5 + 1 s of back-off: no fork loop.
   assert.ok(server.countLogs('worker ready', { component: 'master' }) <= 4);
 });
