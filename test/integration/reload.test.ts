@@ -207,10 +207,33 @@ test('a bind change opens the new listener before the rotation and closes the re
   writeFileSync(join(server.dir, 'server.yaml'), serverYaml(APP, { workers: 1, bind: `127.0.0.1:${freePort}` }));
   const reloaded = await server.waitForLog('config reloaded', { trigger: 'watch' });
   assert.match(String((reloaded.changes as string[])[0]), /^bind: \["127\.0\.0\.1:0"\] → \["127\.0\.0\.1:\d+"\]$/);
+  await server.waitForLog('rotation started');
+  // The rotation lasts min_uptime (1 s) at least: the address it drops still serves during it.
+  assert.equal((await fetch(`${oldUrl}/`)).status, 200);
+  assert.equal(server.countLogs('rotation finished'), 0, 'the old address served during the rotation');
   await server.waitForLog('rotation finished');
   assert.equal((await fetch(`http://127.0.0.1:${freePort}/`)).status, 200);
   await server.waitForLog('worker exited', { reason: 'reload' });
   await assert.rejects(fetch(`${oldUrl}/`, { signal: AbortSignal.timeout(3000) }), 'the removed listener is closed');
+});
+
+test('a new bind address that cannot be bound fails the reload before any new worker starts', { timeout: 30_000 }, async (t) => {
+  const { createServer } = await import('node:net');
+  const holder = createServer().listen(0, '127.0.0.1');
+  await new Promise((r) => holder.once('listening', r));
+  t.after(() => holder.close());
+  const taken = (holder.address() as { port: number }).port;
+  const debug = { workers: 1, log: { level: 'debug' } };
+  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, debug) } });
+  const pids = server.workerPids();
+  assert.equal(server.countLogs('worker spawned'), 1);
+  writeFileSync(join(server.dir, 'server.yaml'), serverYaml(APP, { ...debug, bind: ['127.0.0.1:0', `127.0.0.1:${taken}`] }));
+  const failed = await server.waitForLog('reload failed: cannot open the new listeners; keeping the running config and workers');
+  assert.match(String(failed.error), /EADDRINUSE/);
+  assert.equal(server.countLogs('rotation started'), 0);
+  assert.equal(server.countLogs('worker spawned'), 1, 'no new worker was started');
+  assert.deepEqual(server.workerPids(), pids);
+  assert.equal((await fetch(`${server.url()}/`)).status, 200);
 });
 
 test('max_surge 1 boots one new worker at a time', { timeout: 30_000 }, async (t) => {
