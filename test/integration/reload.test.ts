@@ -23,7 +23,14 @@ for (const close of [false, true]) {
     const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 2 }) } });
     let done = false;
     const loadRun = runLoad(`${server.url()}/`, { total: 200_000, concurrency: 8, close, stop: () => done });
-    const slow = fetch(`${server.url()}/slow?ms=2000`);
+    // Longer than a rotation (boot, then min_uptime 1 s, then the drain begins: about 2 s here
+    // under this load), so that the drain begins while it is in flight; 2 s was sometimes not.
+    const slow = fetch(`${server.url()}/slow?ms=5000`);
+    // How many log lines there were when the slow answer came: what the workers had logged by then.
+    let linesAtAnswer = 0;
+    void slow.then(() => {
+      linesAtAnswer = server.logs.length;
+    });
     try {
       await hupRotations(server, 20);
     } finally {
@@ -31,8 +38,12 @@ for (const close of [false, true]) {
     }
     const result = await loadRun;
     const slowRes = await slow;
-    assert.equal(slowRes.status, 200, 'the 2-second request in flight during the reloads completed');
-    assert.equal(await slowRes.text(), 'slept 2000');
+    assert.equal(slowRes.status, 200, 'the 5-second request in flight during the reloads completed');
+    assert.equal(await slowRes.text(), 'slept 5000');
+    // Sent before the first HUP, it was served by a first-generation worker: all of them were
+    // draining before it was answered, so it was in flight during a rotation, not before it.
+    const drainingFirst = server.logs.slice(0, linesAtAnswer).filter((l) => l.msg === 'worker draining' && l.generation === 1);
+    assert.equal(drainingFirst.length, 2, 'the slow request was answered before its worker began to drain');
     assert.deepEqual(result.errors.slice(0, 5), [], `${result.errors.length} failed of ${result.total}`);
     assert.equal(result.ok, result.total);
     assert.ok(result.total > 200, `only ${result.total} requests were sent during the reloads`);
