@@ -4,6 +4,8 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import type { ServerStatus } from '../../src/control/protocol.js';
+import { runLoad } from '../helpers/load.js';
 import { BIN, cleanEnv, isAlive, ROOT, type RunningServer, serverYaml, startServer, tempDir, until } from '../helpers/server.js';
 
 /** Every control command, run as an operator would: `tsicorn <command> -c server.yaml` in the config's directory. */
@@ -40,7 +42,7 @@ function childrenOf(pid: number): number[] {
 function statusJson(server: RunningServer) {
   const run = cli(server.dir, ['status', '--json', '-c', 'server.yaml']);
   assert.equal(run.status, 0, run.stderr);
-  return JSON.parse(run.stdout) as { pid: number; generation: number; workersTarget: number; workers: { pid: number; state: string }[] };
+  return JSON.parse(run.stdout) as ServerStatus;
 }
 
 test('status --json names the master and exactly the worker processes that run; status prints a table', opts, async (t) => {
@@ -147,6 +149,43 @@ test('a worker whose event loop is blocked does not hold status up: its figures 
   assert.equal(unblocked, false, 'the status came while the worker was blocked');
   assert.match(text.stdout, /^ {2}1\* +\d+ +1 +ready +\d+ +[01] +[\d.]+MiB /m);
   assert.match(text.stdout, /^ {2}\* did not answer within 0\.5 s \(event loop busy, or app loading\): figures as of its last heartbeat$/m);
+});
+
+test('status --json reports per worker what it served, holds, uses and when it last beat; restarts with their reason', opts, async (t) => {
+  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 2 }) } });
+  const startedAt = Date.now();
+  const sent = await runLoad(`${server.url()}/`, { total: 30, concurrency: 3, close: true });
+  assert.equal(sent.ok, 30, sent.errors.join('\n'));
+  // Counts reach the master with the heartbeats: wait for the one that carries the 30th.
+  const served = () => statusJson(server).workers.reduce((sum, w) => sum + w.requests, 0);
+  await until('30 requests in status', () => served() === 30);
+  const slow = await fetch(`${server.url()}/slow-body?ms=4000`);
+  await until('the request in flight', () => statusJson(server).workers.reduce((sum, w) => sum + w.inflight, 0) === 1);
+  const status = statusJson(server);
+  assert.equal(status.generation, 1);
+  assert.ok(status.uptimeSeconds > 0 && status.uptimeSeconds < (Date.now() - startedAt) / 1000 + 30);
+  for (const w of status.workers) {
+    assert.equal(w.generation, 1);
+    assert.ok(w.rssBytes > 10 * 1024 * 1024, `worker ${w.pid}: rss ${w.rssBytes}`);
+    assert.ok(w.cpuSeconds > 0, `worker ${w.pid}: cpu ${w.cpuSeconds}`);
+    assert.ok(w.ageSeconds > 0 && w.ageSeconds < (Date.now() - startedAt) / 1000 + 30, `worker ${w.pid}: age ${w.ageSeconds}`);
+    assert.ok(w.heartbeatAgoMs >= 0 && w.heartbeatAgoMs < 5000, `worker ${w.pid}: heartbeat ${w.heartbeatAgoMs} ms ago`);
+  }
+  assert.equal(await slow.text(), 'finished after 4000 ms');
+  assert.deepEqual(status.restarts, {});
+
+  const [victim] = server.workerPids();
+  process.kill(victim as number, 'SIGKILL');
+  await server.waitForLog('worker died', { workerPid: victim });
+  const after = statusJson(server);
+  assert.equal(after.restarts.exit, 1);
+  assert.deepEqual(
+    after.recentExits.map((e) => [e.pid, e.reason]),
+    [[victim, 'exit']],
+  );
+  assert.ok(!after.workers.some((w) => w.pid === victim));
+  const text = cli(server.dir, ['status']);
+  assert.match(text.stdout, /^restarts: exit 1$/m);
 });
 
 test('scale N, +N and -N change the worker count; below one is refused', opts, async (t) => {

@@ -4,7 +4,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { runLoad } from '../helpers/load.js';
-import { BIN, cleanEnv, ROOT, serverYaml, startServer } from '../helpers/server.js';
+import { BIN, cleanEnv, ROOT, serverYaml, startServer, until } from '../helpers/server.js';
 
 /**
  * What a reload must never do: replace working workers with ones that die a moment later, lose a
@@ -191,4 +191,44 @@ test('a queued `tsicorn reload` is not swallowed by a config save that arrives a
   await server.waitFor('the save queued too', () => server.countLogs('reload queued until the current one ends') >= 2);
   assert.equal(await exited, 0);
   assert.match(said, /^reloaded: generation 3, 1 workers, in \d+ ms\n$/, 'the queued reload rotated');
+});
+
+test('an old worker that cannot drain (its event loop blocked) is SIGKILLed after graceful_timeout and the rotation ends', {
+  timeout: 30_000,
+}, async (t) => {
+  const server = await startServer(t, {
+    files: { 'server.yaml': serverYaml(APP, { workers: 1, timeout: 0, graceful_timeout: 1, min_uptime: 0 }) },
+  });
+  const [stuck] = server.workerPids();
+  const { request } = await import('node:http');
+  const blocked = request(`${server.url()}/block?ms=60000`, { agent: false });
+  const cut = new Promise<string>((resolvePromise) => {
+    blocked.on('error', (err) => resolvePromise(err.message));
+    blocked.on('response', () => resolvePromise('answered'));
+  });
+  blocked.end();
+  // timeout: 0, so the master only sees its heartbeats stop.
+  const heartbeatAgo = () => {
+    const run = spawnSync(process.execPath, [BIN, 'status', '--json'], {
+      cwd: server.dir,
+      env: cleanEnv(),
+      encoding: 'utf8',
+      timeout: 10_000,
+    });
+    return (JSON.parse(run.stdout) as { workers: { heartbeatAgoMs: number }[] }).workers[0]?.heartbeatAgoMs ?? 0;
+  };
+  await until('the worker to be blocked', () => heartbeatAgo() > 2500);
+  const hup = Date.now();
+  process.kill(server.pid, 'SIGHUP');
+  const killed = await server.waitForLog('worker did not exit within graceful_timeout; killing it', { workerPid: stuck });
+  assert.ok(Date.now() - hup >= 1000, `killed ${Date.now() - hup} ms after the HUP, before graceful_timeout`);
+  assert.equal(killed.level, 'warn');
+  const exited = await server.waitForLog('worker exited', { workerPid: stuck });
+  assert.equal(exited.signal, 'SIGKILL');
+  assert.equal(exited.reason, 'reload');
+  await server.waitForLog('rotation finished');
+  assert.notEqual(await cut, 'answered');
+  const res = await fetch(`${server.url()}/`);
+  assert.equal(res.status, 200);
+  assert.notEqual(((await res.json()) as { pid: number }).pid, stuck);
 });

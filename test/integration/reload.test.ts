@@ -23,7 +23,14 @@ for (const close of [false, true]) {
     const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 2 }) } });
     let done = false;
     const loadRun = runLoad(`${server.url()}/`, { total: 200_000, concurrency: 8, close, stop: () => done });
-    const slow = fetch(`${server.url()}/slow?ms=2000`);
+    // Longer than a rotation (boot, then min_uptime 1 s, then the drain begins: about 2 s here
+    // under this load), so that the drain begins while it is in flight; 2 s was sometimes not.
+    const slow = fetch(`${server.url()}/slow?ms=5000`);
+    // How many log lines there were when the slow answer came: what the workers had logged by then.
+    let linesAtAnswer = 0;
+    void slow.then(() => {
+      linesAtAnswer = server.logs.length;
+    });
     try {
       await hupRotations(server, 20);
     } finally {
@@ -31,8 +38,12 @@ for (const close of [false, true]) {
     }
     const result = await loadRun;
     const slowRes = await slow;
-    assert.equal(slowRes.status, 200, 'the 2-second request in flight during the reloads completed');
-    assert.equal(await slowRes.text(), 'slept 2000');
+    assert.equal(slowRes.status, 200, 'the 5-second request in flight during the reloads completed');
+    assert.equal(await slowRes.text(), 'slept 5000');
+    // Sent before the first HUP, it was served by a first-generation worker: all of them were
+    // draining before it was answered, so it was in flight during a rotation, not before it.
+    const drainingFirst = server.logs.slice(0, linesAtAnswer).filter((l) => l.msg === 'worker draining' && l.generation === 1);
+    assert.equal(drainingFirst.length, 2, 'the slow request was answered before its worker began to drain');
     assert.deepEqual(result.errors.slice(0, 5), [], `${result.errors.length} failed of ${result.total}`);
     assert.equal(result.ok, result.total);
     assert.ok(result.total > 200, `only ${result.total} requests were sent during the reloads`);
@@ -207,10 +218,33 @@ test('a bind change opens the new listener before the rotation and closes the re
   writeFileSync(join(server.dir, 'server.yaml'), serverYaml(APP, { workers: 1, bind: `127.0.0.1:${freePort}` }));
   const reloaded = await server.waitForLog('config reloaded', { trigger: 'watch' });
   assert.match(String((reloaded.changes as string[])[0]), /^bind: \["127\.0\.0\.1:0"\] → \["127\.0\.0\.1:\d+"\]$/);
+  await server.waitForLog('rotation started');
+  // The rotation lasts min_uptime (1 s) at least: the address it drops still serves during it.
+  assert.equal((await fetch(`${oldUrl}/`)).status, 200);
+  assert.equal(server.countLogs('rotation finished'), 0, 'the old address served during the rotation');
   await server.waitForLog('rotation finished');
   assert.equal((await fetch(`http://127.0.0.1:${freePort}/`)).status, 200);
   await server.waitForLog('worker exited', { reason: 'reload' });
   await assert.rejects(fetch(`${oldUrl}/`, { signal: AbortSignal.timeout(3000) }), 'the removed listener is closed');
+});
+
+test('a new bind address that cannot be bound fails the reload before any new worker starts', { timeout: 30_000 }, async (t) => {
+  const { createServer } = await import('node:net');
+  const holder = createServer().listen(0, '127.0.0.1');
+  await new Promise((r) => holder.once('listening', r));
+  t.after(() => holder.close());
+  const taken = (holder.address() as { port: number }).port;
+  const debug = { workers: 1, log: { level: 'debug' } };
+  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, debug) } });
+  const pids = server.workerPids();
+  assert.equal(server.countLogs('worker spawned'), 1);
+  writeFileSync(join(server.dir, 'server.yaml'), serverYaml(APP, { ...debug, bind: ['127.0.0.1:0', `127.0.0.1:${taken}`] }));
+  const failed = await server.waitForLog('reload failed: cannot open the new listeners; keeping the running config and workers');
+  assert.match(String(failed.error), /EADDRINUSE/);
+  assert.equal(server.countLogs('rotation started'), 0);
+  assert.equal(server.countLogs('worker spawned'), 1, 'no new worker was started');
+  assert.deepEqual(server.workerPids(), pids);
+  assert.equal((await fetch(`${server.url()}/`)).status, 200);
 });
 
 test('max_surge 1 boots one new worker at a time', { timeout: 30_000 }, async (t) => {
