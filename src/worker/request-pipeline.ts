@@ -9,6 +9,7 @@ import type { ConnectionTracker } from './connections.js';
 import type { CountingResponse } from './counting-response.js';
 import type { OpenEntry, OpenResponses } from './open-responses.js';
 import type { ProxyRules } from './proxy-trust.js';
+import { setRawHeader } from './raw-headers.js';
 import { identify, isHttp2 } from './request-identity.js';
 import { forbiddenTrailer, type RequestLimits } from './request-limits.js';
 
@@ -80,17 +81,6 @@ export interface RequestHooks {
 function loggedStatus(res: ServerResponse): number {
   if (res.writableFinished || res.headersSent) return res.statusCode;
   return 499;
-}
-
-/**
- * Sets a header in rawHeaders too: adapters that build a Fetch Request iterate rawHeaders
- * (@hono/node-server does), so an id made here must be there as well as in req.headers.
- */
-function setRawHeader(req: IncomingMessage, name: string, value: string): void {
-  const raw = req.rawHeaders;
-  // Only names of the same length can match: no lower-cased copy of every other name.
-  for (let i = raw.length - 2; i >= 0; i -= 2) if (raw[i]?.length === name.length && raw[i]?.toLowerCase() === name) raw.splice(i, 2);
-  raw.push(name, value);
 }
 
 function bodyBytes(req: IncomingMessage, res: ServerResponse): number {
