@@ -11,7 +11,7 @@ import type { OpenEntry, OpenResponses } from './open-responses.js';
 import type { ProxyRules } from './proxy-trust.js';
 import { setRawHeader } from './raw-headers.js';
 import { identify, isHttp2 } from './request-identity.js';
-import { forbiddenTrailer, type RequestLimits } from './request-limits.js';
+import { guardTrailers, type RequestLimits } from './request-limits.js';
 
 type AnyListener = (req: IncomingMessage, res: ServerResponse) => unknown;
 
@@ -174,15 +174,9 @@ export function requestPipeline(opts: PipelineOptions): RequestListener {
       res.end(`${refusal.reason}\n`);
       return;
     }
-    // Trailers arrive after the app was called: a forbidden one ends the connection.
-    if (req.headers.trailer !== undefined) {
-      req.once('end', () => {
-        const name = forbiddenTrailer(req);
-        if (name) {
-          log.debug({ trailer: name, url: req.url }, 'forbidden trailer; connection closed');
-          req.socket.destroy();
-        }
-      });
+    // Only a chunked body has trailers; checked before the app sees the body end, declared or not.
+    if (req.headers['transfer-encoding'] !== undefined) {
+      guardTrailers(req, (name) => log.debug({ trailer: name, url: req.url }, 'forbidden trailer; connection closed'));
     }
     // After the limits: they count the fields the client sent, not the id made here.
     if (madeId) setRawHeader(req, requestIdHeader, requestId);
