@@ -62,7 +62,9 @@ test('from a trusted proxy the client is the right-most untrusted X-Forwarded-Fo
   assert.equal(rules.apply(req({ 'x-forwarded-for': '198.51.100.7' }), '127.0.0.1', false).address, '198.51.100.7');
   // A spoofed left-most entry is ignored: 10.1.1.1 is our own proxy, 198.51.100.7 the real client.
   assert.equal(rules.apply(req({ 'x-forwarded-for': '6.6.6.6, 198.51.100.7, 10.1.1.1' }), '127.0.0.1', false).address, '198.51.100.7');
-  assert.equal(rules.apply(req({ forwarded: 'for="[2001:db8::1]:4711";proto=https' }), '::1', false).address, '2001:db8::1');
+  const viaForwarded = req({ forwarded: 'for="[2001:db8::1]:4711";proto=https' });
+  assert.deepEqual(rules.apply(viaForwarded, '::1', false), { address: '2001:db8::1', secure: true }, 'Forwarded: for= and proto=');
+  assert.equal(viaForwarded.headers['x-forwarded-proto'], 'https');
   assert.equal(rules.apply(req({}), '127.0.0.1', false).address, '127.0.0.1');
 });
 
