@@ -39,6 +39,8 @@ class SwitchableDestination {
   private watch: NodeJS.Timeout | undefined;
   private loss: LossReport = { dropped: 0, errors: 0 };
   private reported = false;
+  /** The file the first configure() could not open (the inherited descriptor is written instead). */
+  openFailure: { path: string; err: Error } | null = null;
 
   constructor(
     private readonly fd: number,
@@ -47,7 +49,7 @@ class SwitchableDestination {
   ) {}
 
   async configure(log: LogSettings, baseDir: string): Promise<void> {
-    const dest = log.errorlog === '-' ? null : resolve(baseDir, log.errorlog);
+    let dest = log.errorlog === '-' ? null : resolve(baseDir, log.errorlog);
     const key = `${dest}|${log.format}`;
     if (key === this.key) return;
     let pretty: ((line: string) => string) | null = null;
@@ -63,12 +65,25 @@ class SwitchableDestination {
         errorLikeObjectKeys: [],
       });
     }
-    const writer = new LineWriter({ target: dest ?? this.fd, gather: false, onError: (err, lost) => this.failed(err, lost) });
+    const onError = (err: NodeJS.ErrnoException, lost: number) => this.failed(err, lost);
+    let writer: LineWriter;
+    this.openFailure = null;
+    try {
+      writer = new LineWriter({ target: dest ?? this.fd, gather: false, onError });
+    } catch (err) {
+      // At a reload the file in use is kept (the caller says why). A process starting writes to
+      // the inherited descriptor instead: a worker that cannot open its log must not crash-loop.
+      if (this.writer || dest === null) throw err;
+      writer = new LineWriter({ target: this.fd, gather: false, onError });
+      this.openFailure = { path: dest, err: err as Error };
+      dest = null;
+    }
     const old = this.writer;
     this.writer = writer;
     this.path = dest;
     this.pretty = pretty;
-    this.key = key;
+    // After a fallback, the next reload tries the file again, even with the same settings.
+    this.key = this.openFailure ? '' : key;
     old?.close();
     clearInterval(this.watch);
     this.watch = dest === null ? undefined : setInterval(() => this.check(), WATCH_MS).unref();
@@ -158,6 +173,10 @@ export async function createServerLog(log: LogSettings, baseDir: string, binding
     destination,
   );
   logger = created;
+  if (destination.openFailure) {
+    const { path, err } = destination.openFailure;
+    created.error({ err, path }, 'server log file cannot be opened; writing to stderr');
+  }
   return {
     logger: created,
     configure: async (next, dir) => {

@@ -40,6 +40,7 @@ export function buildSecureHttp2Server(settings: Settings, tls: TlsMaterial, lis
     headersTimeout: h1.headersTimeout,
     requestTimeout: h1.requestTimeout,
     connectionsCheckingInterval: h1.connectionsCheckingInterval,
+    insecureHTTPParser: h1.insecureHTTPParser,
     maxHeadersCount: settings.limit_request_fields,
   });
   server.maxConnections = settings.worker_connections;

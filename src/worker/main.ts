@@ -84,7 +84,13 @@ async function main(): Promise<void> {
     else if (message.type === 'reload-tls') worker?.reloadTls();
     else if (message.type === 'metrics-request') answerMetrics(worker?.metrics ?? null, message.id);
     else if (message.type === 'configure-log') {
-      void serverLog.configure(message.log, baseDir).then(() => accessLog.configure(message.log, baseDir));
+      // A log file that cannot be opened keeps the one in use: said, never an unhandled rejection.
+      const failed = (err: unknown) => log.error({ err }, 'cannot apply the new log settings');
+      void serverLog
+        .configure(message.log, baseDir)
+        .catch(failed)
+        .then(() => accessLog.configure(message.log, baseDir))
+        .catch(failed);
     }
   });
   // The master is gone (even SIGKILLed): finish what is in flight, then exit; never an orphan.

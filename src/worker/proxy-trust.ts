@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { BlockList, isIP } from 'node:net';
 import type { Settings } from '../config/settings.js';
+import { removeRawHeaders, setRawHeader } from './raw-headers.js';
 
 /** Headers only a trusted proxy may set: from anyone else they are removed before the app runs. */
 const FORWARDED_HEADERS = ['forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-real-ip'];
@@ -78,11 +79,14 @@ export interface ClientInfo {
  * same name. From an untrusted peer every forwarding header is removed, so it cannot be spoofed.
  * From a trusted one, the client is the right-most address of X-Forwarded-For (or Forwarded)
  * that is not itself a trusted proxy, and the scheme is https when a secure_scheme_header says so.
- * The app sees the result as `req.socket.remoteAddress` and a normalized `x-forwarded-proto`.
+ * The app sees the result as `req.socket.remoteAddress` and a normalized `x-forwarded-proto`,
+ * in req.headers and req.rawHeaders alike.
  */
 export class ProxyRules {
   private readonly trusted: TrustList;
   private readonly secureHeaders: [string, string][];
+  /** Every header an untrusted peer may not set, lower-case. */
+  private readonly stripped: Set<string>;
 
   constructor(proxy: Settings['proxy']) {
     this.trusted = new TrustList(proxy.forwarded_allow_ips);
@@ -90,13 +94,21 @@ export class ProxyRules {
       name.toLowerCase(),
       String(value).toLowerCase(),
     ]);
+    this.stripped = new Set([...FORWARDED_HEADERS, ...this.secureHeaders.map(([name]) => name)]);
   }
 
   apply(req: IncomingMessage, peer: string | undefined, encrypted: boolean): ClientInfo {
     const headers = req.headers;
     if (!this.trusted.has(peer)) {
-      for (const name of FORWARDED_HEADERS) if (name in headers) delete headers[name];
-      for (const [name] of this.secureHeaders) if (name in headers) delete headers[name];
+      let removed = false;
+      for (const name of this.stripped) {
+        if (name in headers) {
+          delete headers[name];
+          removed = true;
+        }
+      }
+      // From rawHeaders too: a fetch handler's Request is built from them.
+      if (removed) removeRawHeaders(req, this.stripped);
       return { address: plainAddress(peer) ?? '-', secure: encrypted };
     }
     const xff = headers['x-forwarded-for'];
@@ -116,7 +128,11 @@ export class ProxyRules {
       if (typeof got === 'string' && got.toLowerCase() === value) secure = true;
     }
     if (typeof forwarded === 'string' && /(^|[;,\s])proto=("?)https\2/i.test(forwarded)) secure = true;
-    headers['x-forwarded-proto'] = secure ? 'https' : 'http';
+    const proto = secure ? 'https' : 'http';
+    if (headers['x-forwarded-proto'] !== proto) {
+      headers['x-forwarded-proto'] = proto;
+      setRawHeader(req, 'x-forwarded-proto', proto);
+    }
     return { address, secure };
   }
 }

@@ -114,6 +114,7 @@ const FORBIDDEN_TRAILERS = new Set([
   'connection',
 ]);
 
+/** The first forbidden field in the request's trailers, lower-case; null when there is none. */
 export function forbiddenTrailer(req: IncomingMessage): string | null {
   const raw = req.rawTrailers;
   for (let i = 0; i < raw.length; i += 2) {
@@ -121,4 +122,22 @@ export function forbiddenTrailer(req: IncomingMessage): string | null {
     if (FORBIDDEN_TRAILERS.has(name)) return name;
   }
   return null;
+}
+
+/**
+ * Trailers arrive after the app was called, with the end of a chunked body: Node's parser sets
+ * req.trailers and then pushes the end. A forbidden trailer, announced in `Trailer` or not,
+ * destroys the request and its connection at that push, so the app never sees the end of a body
+ * that carried one (its 'end' never fires; an 'error' listener is told why).
+ */
+export function guardTrailers(req: IncomingMessage, onForbidden: (name: string) => void): void {
+  const push = req.push;
+  req.push = function (this: IncomingMessage, chunk: unknown, encoding?: BufferEncoding): boolean {
+    const name = chunk === null ? forbiddenTrailer(this) : null;
+    if (name === null) return push.call(this, chunk, encoding);
+    onForbidden(name);
+    this.socket.destroy();
+    this.destroy(new Error(`forbidden trailer field ${name}`));
+    return false;
+  };
 }

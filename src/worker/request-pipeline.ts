@@ -9,8 +9,9 @@ import type { ConnectionTracker } from './connections.js';
 import type { CountingResponse } from './counting-response.js';
 import type { OpenEntry, OpenResponses } from './open-responses.js';
 import type { ProxyRules } from './proxy-trust.js';
+import { setRawHeader } from './raw-headers.js';
 import { identify, isHttp2 } from './request-identity.js';
-import { forbiddenTrailer, type RequestLimits } from './request-limits.js';
+import { guardTrailers, type RequestLimits } from './request-limits.js';
 
 type AnyListener = (req: IncomingMessage, res: ServerResponse) => unknown;
 
@@ -80,17 +81,6 @@ export interface RequestHooks {
 function loggedStatus(res: ServerResponse): number {
   if (res.writableFinished || res.headersSent) return res.statusCode;
   return 499;
-}
-
-/**
- * Sets a header in rawHeaders too: adapters that build a Fetch Request iterate rawHeaders
- * (@hono/node-server does), so an id made here must be there as well as in req.headers.
- */
-function setRawHeader(req: IncomingMessage, name: string, value: string): void {
-  const raw = req.rawHeaders;
-  // Only names of the same length can match: no lower-cased copy of every other name.
-  for (let i = raw.length - 2; i >= 0; i -= 2) if (raw[i]?.length === name.length && raw[i]?.toLowerCase() === name) raw.splice(i, 2);
-  raw.push(name, value);
 }
 
 function bodyBytes(req: IncomingMessage, res: ServerResponse): number {
@@ -184,15 +174,9 @@ export function requestPipeline(opts: PipelineOptions): RequestListener {
       res.end(`${refusal.reason}\n`);
       return;
     }
-    // Trailers arrive after the app was called: a forbidden one ends the connection.
-    if (req.headers.trailer !== undefined) {
-      req.once('end', () => {
-        const name = forbiddenTrailer(req);
-        if (name) {
-          log.debug({ trailer: name, url: req.url }, 'forbidden trailer; connection closed');
-          req.socket.destroy();
-        }
-      });
+    // Only a chunked body has trailers; checked before the app sees the body end, declared or not.
+    if (req.headers['transfer-encoding'] !== undefined) {
+      guardTrailers(req, (name) => log.debug({ trailer: name, url: req.url }, 'forbidden trailer; connection closed'));
     }
     // After the limits: they count the fields the client sent, not the id made here.
     if (madeId) setRawHeader(req, requestIdHeader, requestId);

@@ -15,6 +15,9 @@ export function http1Options(settings: Settings) {
     // Node checks headers_timeout and request_timeout only this often (30 s by default): a
     // slowloris crowd must be cut promptly.
     connectionsCheckingInterval: 500,
+    // Never lenient, even when NODE_OPTIONS has --insecure-http-parser (workers inherit it): the
+    // lenient parser lets CL + TE, obs-fold, bare LF and control bytes through (RFC 9112 smuggling).
+    insecureHTTPParser: false,
   };
 }
 

@@ -277,3 +277,30 @@ test('logrotate: mv + USR1 puts every later line in the new files, none lost', {
   assert.ok(read(`${errorLog}.1`).includes('"server ready"'));
   assert.ok(!read(errorLog).includes('"server ready"'), 'the new error log starts at the reopen');
 });
+
+test('a server log path that cannot be opened: a reload keeps the file in use, a new worker writes to stderr; none crash', {
+  timeout: 30_000,
+}, async (t) => {
+  const { server, url } = await startWithErrorLog(t, { workers: 1, log: { errorlog: 'error.log' } });
+  const errorLog = join(server.dir, 'error.log');
+  // A regular file where the log's directory should be: every process that tries fails (EEXIST).
+  writeFileSync(join(server.dir, 'blocker'), '');
+  writeFileSync(join(server.dir, 'server.yaml'), serverYaml(APP, { workers: 1, log: { errorlog: 'blocker/error.log' } }));
+  const refused = () => logLines(errorLog).filter((l) => l.msg === 'cannot apply the new log settings');
+  await until('the master and the worker to keep error.log', () => new Set(refused().map((l) => l.component)).size === 2);
+  assert.ok(
+    refused().every((l) => JSON.stringify(l.err).includes("mkdir '")),
+    JSON.stringify(refused()),
+  );
+  // A worker started now has the new settings: it serves, and says on stderr where its log went.
+  process.kill(server.pid, 'SIGTTIN');
+  const fallback = await server.waitForLog('server log file cannot be opened; writing to stderr', { component: 'worker' });
+  assert.equal(fallback.path, join(server.dir, 'blocker', 'error.log'));
+  await until('the second worker ready', () => logLines(errorLog).some((l) => l.msg === 'worker ready' && l.worker === 2));
+  assert.equal((await runLoad(`${url}/hello`, { total: 10, concurrency: 2 })).ok, 10);
+  const crashes = ['worker died', 'worker asks to be replaced', 'uncaught exception outside a request; replacing this worker'];
+  assert.deepEqual(
+    [...logLines(errorLog), ...server.logs].filter((l) => crashes.includes(l.msg)),
+    [],
+  );
+});

@@ -54,3 +54,16 @@ test('on a keep-alive connection, a request without forwarding headers after a f
   const remotes = [...text.matchAll(/"remote":"([^"]+)"/g)].map((m) => m[1]);
   assert.deepEqual(remotes, ['198.51.100.23', '127.0.0.1']);
 });
+
+test('a fetch handler (its Request is built from rawHeaders) sees no forwarding header from an untrusted peer either', {
+  timeout: 30_000,
+}, async (t) => {
+  const app = join(ROOT, 'test', 'fixtures', 'serve', 'log-fetch-app.mjs');
+  const server = await startServer(t, {
+    files: { 'server.yaml': serverYaml(app, { workers: 1, proxy: { forwarded_allow_ips: ['10.9.9.9'] } }) },
+  });
+  for (const name of [...Object.keys(spoof), 'x-real-ip']) {
+    const res = await fetch(`${server.url()}/?header=${name}`, { headers: { ...spoof, 'x-real-ip': '6.6.6.6' } });
+    assert.deepEqual(await res.json(), { get: null, listed: [] }, name);
+  }
+});

@@ -3,10 +3,11 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { ROOT, serverYaml, startServer } from '../helpers/server.js';
+import { ROOT, type RunningServer, serverYaml, startServer } from '../helpers/server.js';
 
 const CORPUS = join(ROOT, 'test', 'fixtures', 'requests');
 const APP = join(ROOT, 'test', 'fixtures', 'serve', 'node-app.cjs');
+const CORPUS_APP = join(ROOT, 'test', 'fixtures', 'serve', 'corpus-app.cjs');
 
 /** Sends raw bytes; resolves with the status (or null) and whether the server closed the connection. */
 function exchange(url: string, bytes: Buffer): Promise<{ status: number | null; closed: boolean }> {
@@ -36,30 +37,68 @@ function exchange(url: string, bytes: Buffer): Promise<{ status: number | null; 
   });
 }
 
-test('the raw request corpus: each answered or closed as expected, none reaching the app wrongly, no worker lost', {
-  timeout: 120_000,
-}, async (t) => {
-  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 1 }) } });
-  const [pid] = server.workerPids();
-  const cases = readdirSync(CORPUS)
-    .filter((f) => f.endsWith('.http'))
-    .sort();
-  assert.ok(cases.length >= 60, `${cases.length} cases`);
-  for (const file of cases) {
-    await t.test(file, async () => {
-      const expected = readFileSync(join(CORPUS, file.replace(/\.http$/, '.expected')), 'utf8').trim();
-      const got = await exchange(server.url(), readFileSync(join(CORPUS, file)));
-      if (expected === 'closed') {
-        assert.ok(got.closed, 'the connection was closed');
-      } else {
-        assert.equal(got.status, Number(expected));
-        if (got.status !== 200) assert.ok(got.closed, 'a refused request closes the connection');
-      }
-    });
-  }
-  assert.deepEqual(server.workerPids(), [pid], 'the same worker served every case');
-  assert.equal(server.countLogs('worker died') + server.countLogs('worker asks to be replaced'), 0);
-});
+/**
+ * What the app was given of each request: its `corpus-app` lines since the last call. A marker
+ * request is sent and awaited first; the worker writes its stderr lines in order, so every line
+ * of the case before it is in by then.
+ */
+function appLines(server: RunningServer): (marker: string) => Promise<string[]> {
+  let seen = 0;
+  return async (marker) => {
+    const line = `corpus-app end GET /marker/${marker}`;
+    const request = `GET /marker/${marker} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`;
+    assert.equal((await exchange(server.url(), Buffer.from(request))).status, 200);
+    await server.waitFor(`the marker ${marker}`, () => server.stderrText.includes(line));
+    const at = server.stderrText.indexOf(line);
+    const lines = server.stderrText.slice(seen, at).filter((l) => l.startsWith('corpus-app ') && !l.includes(' /marker/'));
+    seen = at + 1;
+    return lines;
+  };
+}
+
+// Each case as its expectation file says: a status (200: the app got the head and the body's
+// end; any other: the app got nothing), or `closed` (refused in the body, after the app was
+// given the head, as a streamed body is: the app never sees the body's end).
+for (const [what, env] of [
+  ['', {}],
+  // A lenient parser switched on for the whole process must not make tsicorn's workers lenient.
+  [' (NODE_OPTIONS=--insecure-http-parser)', { NODE_OPTIONS: '--insecure-http-parser' }],
+] as const) {
+  test(`the raw request corpus${what}: each answered or closed as expected, none reaching the app, no worker lost`, {
+    timeout: 120_000,
+  }, async (t) => {
+    const server = await startServer(t, { files: { 'server.yaml': serverYaml(CORPUS_APP, { workers: 1 }) }, env });
+    const [pid] = server.workerPids();
+    const gave = appLines(server);
+    const cases = readdirSync(CORPUS)
+      .filter((f) => f.endsWith('.http'))
+      .sort();
+    assert.ok(cases.length >= 60, `${cases.length} cases`);
+    for (const file of cases) {
+      await t.test(file, async () => {
+        const expected = readFileSync(join(CORPUS, file.replace(/\.http$/, '.expected')), 'utf8').trim();
+        const got = await exchange(server.url(), readFileSync(join(CORPUS, file)));
+        const seen = await gave(file);
+        if (expected === 'closed') {
+          assert.ok(got.closed, 'the connection was closed');
+          assert.deepEqual(
+            seen.filter((l) => l.startsWith('corpus-app end ')),
+            [],
+            'the app never saw the body end',
+          );
+        } else {
+          assert.equal(got.status, Number(expected));
+          if (got.status !== 200) {
+            assert.ok(got.closed, 'a refused request closes the connection');
+            assert.deepEqual(seen, [], 'the app was never called');
+          } else assert.equal(seen.length, 2, `the app got the head and the body: ${seen.join(' | ')}`);
+        }
+      });
+    }
+    assert.deepEqual(server.workerPids(), [pid], 'the same worker served every case');
+    assert.equal(server.countLogs('worker died') + server.countLogs('worker asks to be replaced'), 0);
+  });
+}
 
 test('the PROXY protocol corpus with proxy.protocol: each header read, or the connection closed before HTTP', {
   timeout: 60_000,

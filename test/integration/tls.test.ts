@@ -29,6 +29,35 @@ function presentedCN(port: number, ca: string): Promise<string> {
   });
 }
 
+/** One kept-alive TLS connection: GETs on it, one at a time, resolve with the status. */
+function keptConnection(port: number, ca: string): Promise<{ cn: string; get: (path: string) => Promise<number>; close: () => void }> {
+  return new Promise((resolvePromise, reject) => {
+    const socket = connect({ host: '127.0.0.1', port, ca: readFileSync(ca), servername: 'localhost' }, () => {
+      socket.off('error', reject);
+      let text = '';
+      socket.setEncoding('utf8');
+      const get = (path: string) =>
+        new Promise<number>((done, fail) => {
+          text = '';
+          const onData = (d: string) => {
+            text += d;
+            // node-app answers with a small JSON body and a Content-Length: the head and body are in.
+            const m = /^HTTP\/1\.1 (\d{3})[\s\S]*\r\n\r\n\{.*\}$/.exec(text);
+            if (m) {
+              socket.off('data', onData);
+              done(Number(m[1]));
+            }
+          };
+          socket.on('data', onData);
+          socket.once('close', () => fail(new Error(`closed before the answer to ${path}: ${text}`)));
+          socket.write(`GET ${path} HTTP/1.1\r\nHost: localhost\r\n\r\n`);
+        });
+      resolvePromise({ cn: String(socket.getPeerCertificate().subject.CN), get, close: () => socket.destroy() });
+    });
+    socket.on('error', reject);
+  });
+}
+
 /** GET over TLS with an optional client certificate; resolves with the body. */
 function getWithCert(port: number, path: string, ca: string, client?: { cert: string; key: string }): Promise<string> {
   return new Promise((resolvePromise, reject) => {
@@ -68,7 +97,22 @@ test('TLS: 1.1 refused, 1.2 and 1.3 served; a certificate replaced on disk is se
   assert.notEqual(old.status, 0, 'a TLS 1.1 handshake is refused');
   // By the server (alert 70), not by the local OpenSSL's own minimum.
   assert.match(old.stderr, /alert protocol version/);
+  const oldCurl = curl(url, ['--cacert', certs.ca, '--tlsv1.1', '--tls-max', '1.1']);
+  assert.match(oldCurl.out, /alert protocol version/, 'curl: refused by the server too');
+  for (const version of ['1.2', '1.3']) {
+    const flag = `-tls${version.replace('.', '_')}`;
+    const s = spawnSync('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, flag, '-CAfile', certs.ca, '-servername', 'localhost'], {
+      input: '',
+      encoding: 'utf8',
+      timeout: 15_000,
+    });
+    assert.equal(s.status, 0, s.stderr);
+    assert.ok(s.stdout.includes(`New, TLSv${version}, Cipher is `), `openssl s_client ${flag}: ${s.stdout}`);
+    assert.match(s.stdout, /Verify return code: 0 \(ok\)/);
+  }
   assert.equal(await presentedCN(port, certs.ca), 'first');
+  const kept = await keptConnection(port, certs.ca);
+  assert.equal(await kept.get('/before'), 200);
 
   // certbot-style renewal: the files are replaced in place.
   copyFileSync(certs.key('second'), join(dir, 'server.key'));
@@ -76,6 +120,10 @@ test('TLS: 1.1 refused, 1.2 and 1.3 served; a certificate replaced on disk is se
   await running.waitFor('both workers to reload', () => running.countLogs('tls certificate reloaded') >= 2);
   assert.equal(await presentedCN(port, certs.ca), 'second');
   assert.equal(running.countLogs('rotation started'), 0, 'no restart, no rotation');
+  // A connection made before the swap keeps going, on its old certificate.
+  assert.equal(await kept.get('/after'), 200);
+  assert.equal(kept.cn, 'first');
+  kept.close();
 
   // A broken file keeps the working certificate.
   writeFileSync(join(dir, 'server.pem'), '');

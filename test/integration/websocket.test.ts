@@ -114,3 +114,23 @@ test('a rotation keeps open WebSockets on the old worker until graceful_timeout,
   assert.ok(server.findLog('upgraded connections closed at graceful_timeout', { websockets: 1, others: 1 }));
   assert.equal(await ask(fresh, 'after'), `${newPid} after`);
 });
+
+test('a graceful stop (SIGTERM) also gives open WebSockets graceful_timeout, then 1001, and the server exits 0', {
+  timeout: 30_000,
+}, async (t) => {
+  const graceful = 2;
+  const server = await startServer(t, { files: { 'server.yaml': serverYaml(WS_APP, { workers: 1, graceful_timeout: graceful }) } });
+  const [pid] = server.workerPids();
+  const ws = await openWs(wsUrl(server.url()));
+  t.after(() => ws.terminate());
+  const ended = watchEnd(ws);
+  const termAt = Date.now();
+  process.kill(server.pid, 'SIGTERM');
+  // Still served while the worker drains.
+  assert.equal(await ask(ws, 'draining'), `${pid} draining`);
+  const end = await ended;
+  assert.equal(end.code, 1001, 'closed with 1001 Going Away');
+  assert.deepEqual(end.socketErrors, [], 'a FIN, not a reset');
+  assert.ok(end.at - termAt >= graceful * 1000 - 200, `closed ${end.at - termAt} ms after the TERM, not before graceful_timeout`);
+  assert.equal(await server.waitForExit(), 0);
+});

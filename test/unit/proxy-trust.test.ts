@@ -9,7 +9,12 @@ const proxy = {
   protocol: false,
   allow_ips: [],
 };
-const req = (headers: Record<string, string>) => ({ headers: { ...headers } }) as unknown as IncomingMessage;
+/** A request as Node gives it: lower-case headers, and rawHeaders as the client spelled them. */
+const req = (headers: Record<string, string>) =>
+  ({
+    headers: { ...headers },
+    rawHeaders: Object.entries(headers).flatMap(([name, value]) => [name.replace(/(^|-)[a-z]/g, (c) => c.toUpperCase()), value]),
+  }) as unknown as IncomingMessage;
 
 test('trust lists take addresses, CIDR ranges and *; IPv4-mapped IPv6 is IPv4', () => {
   const list = new TrustList(['10.0.0.0/8', '::1', '192.168.1.7']);
@@ -48,6 +53,8 @@ test('from an untrusted peer every forwarding header is removed', () => {
   const client = new ProxyRules(proxy).apply(r, '203.0.113.9', false);
   assert.deepEqual(client, { address: '203.0.113.9', secure: false });
   assert.deepEqual(r.headers, { host: 'h' });
+  // rawHeaders too: a fetch handler's Request (@hono/node-server) is built from them.
+  assert.deepEqual(r.rawHeaders, ['Host', 'h']);
 });
 
 test('from a trusted proxy the client is the right-most untrusted X-Forwarded-For hop', () => {
@@ -55,16 +62,20 @@ test('from a trusted proxy the client is the right-most untrusted X-Forwarded-Fo
   assert.equal(rules.apply(req({ 'x-forwarded-for': '198.51.100.7' }), '127.0.0.1', false).address, '198.51.100.7');
   // A spoofed left-most entry is ignored: 10.1.1.1 is our own proxy, 198.51.100.7 the real client.
   assert.equal(rules.apply(req({ 'x-forwarded-for': '6.6.6.6, 198.51.100.7, 10.1.1.1' }), '127.0.0.1', false).address, '198.51.100.7');
-  assert.equal(rules.apply(req({ forwarded: 'for="[2001:db8::1]:4711";proto=https' }), '::1', false).address, '2001:db8::1');
+  const viaForwarded = req({ forwarded: 'for="[2001:db8::1]:4711";proto=https' });
+  assert.deepEqual(rules.apply(viaForwarded, '::1', false), { address: '2001:db8::1', secure: true }, 'Forwarded: for= and proto=');
+  assert.equal(viaForwarded.headers['x-forwarded-proto'], 'https');
   assert.equal(rules.apply(req({}), '127.0.0.1', false).address, '127.0.0.1');
 });
 
 test('secure scheme headers from a trusted proxy make the request https, normalized for the app', () => {
   const rules = new ProxyRules(proxy);
-  const r = req({ 'x-forwarded-ssl': 'on' });
+  const r = req({ 'x-forwarded-ssl': 'on', 'x-forwarded-proto': 'http' });
   assert.equal(rules.apply(r, '10.0.0.2', false).secure, true);
   assert.equal(r.headers['x-forwarded-proto'], 'https');
+  assert.deepEqual(r.rawHeaders, ['X-Forwarded-Ssl', 'on', 'x-forwarded-proto', 'https'], 'the raw copy says the same');
   const plain = req({});
   assert.equal(rules.apply(plain, '10.0.0.2', false).secure, false);
   assert.equal(plain.headers['x-forwarded-proto'], 'http');
+  assert.deepEqual(plain.rawHeaders, ['x-forwarded-proto', 'http']);
 });
