@@ -2,13 +2,16 @@
 // Writes the files derived from schemas/server.schema.json, the one source of truth for settings:
 //   src/config/settings.generated.ts  the TypeScript type of the resolved config
 //   docs/settings.md                  the settings reference (rendered by scripts/settings-doc.mjs)
+//   src/config/validator.generated.ts the compiled validator (ajv standalone code, scripts/validator-code.mjs)
 // `node scripts/generate.mjs --check` writes nothing and exits 1 when a committed file is stale
-// (the unit test `generated-files` runs it), so a schema edit cannot drift from the types or the docs.
+// (the unit test `generated-files` runs it), so a schema edit cannot drift from the types, the docs
+// or the validator.
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { compile } from 'json-schema-to-typescript';
 import { renderSettingsDoc } from './settings-doc.mjs';
+import { renderValidator } from './validator-code.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const schema = JSON.parse(readFileSync(`${root}schemas/server.schema.json`, 'utf8'));
@@ -52,6 +55,7 @@ function biomeFormatted(text, path) {
 const outputs = {
   'src/config/settings.generated.ts': header + resolvedType,
   'docs/settings.md': biomeFormatted(renderSettingsDoc(schema), 'docs/settings.md'),
+  'src/config/validator.generated.ts': renderValidator(schema, header),
 };
 
 let stale = 0;

@@ -40,6 +40,17 @@ export function isIpOrCidr(text: string): boolean {
   return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
 }
 
+/**
+ * The schema's custom formats (`"format": "bind"` …). The generated validator
+ * (src/config/validator.generated.ts) calls these functions, so a format means the same as the parser
+ * that later reads the value.
+ */
+export const schemaFormats: Record<string, (text: string) => boolean> = {
+  bind: (text) => parseBindAddress(text) !== null,
+  'ip-or-cidr': isIpOrCidr,
+  'host-port': (text) => parseHostPort(text, false) !== null,
+};
+
 /** Why a `bind` entry is not an address, in the terms of the mistake people make. */
 export function bindHint(text: string): string | undefined {
   if (/^\d+$/.test(text)) return `a port alone is written ":${text}" (all interfaces) or "127.0.0.1:${text}"`;

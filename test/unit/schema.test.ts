@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Ajv } from 'ajv';
+import { schemaFormats } from '../../src/config/bind-address.js';
 import { allSettings, type JsonSchema, serverSchema } from '../../src/config/schema.js';
 
 const schema = serverSchema();
@@ -8,9 +9,23 @@ const schema = serverSchema();
 test('the schema is valid draft-07 (the meta-schema check skipped at run time happens here)', () => {
   const ajv = new Ajv({ strict: true, allowUnionTypes: true, validateSchema: true });
   ajv.addVocabulary(['x-cli', 'x-reload', 'x-aliases', 'x-expect', 'x-planned']);
-  for (const f of ['bind', 'ip-or-cidr', 'host-port']) ajv.addFormat(f, () => true);
+  for (const [name, format] of Object.entries(schemaFormats)) ajv.addFormat(name, format);
   assert.doesNotThrow(() => ajv.compile(schema));
   assert.equal(schema.$schema, 'http://json-schema.org/draft-07/schema#');
+});
+
+test('every format the schema names has its function in schemaFormats (the generated validator calls it)', () => {
+  // scripts/validator-code.mjs generates a call to schemaFormats[name] for each format in the
+  // schema; a name missing there would be a TypeError at the first config with that setting.
+  const used = new Set<string>();
+  const visit = (node: unknown) => {
+    if (!node || typeof node !== 'object') return;
+    const { format } = node as JsonSchema;
+    if (typeof format === 'string') used.add(format);
+    for (const child of Object.values(node)) visit(child);
+  };
+  visit(schema);
+  assert.deepEqual([...used].sort(), Object.keys(schemaFormats).sort());
 });
 
 test('every setting has a description, a type, a reload class and a default (or is required)', () => {
