@@ -1,26 +1,18 @@
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import { bindHint, isIpOrCidr, parseBindAddress, parseHostPort } from './bind-address.js';
+import type { ErrorObject } from 'ajv';
+import { bindHint } from './bind-address.js';
 import { describeSchema, describeValue } from './describe.js';
 import { unknownKeyHint } from './hints.js';
 import type { ConfigIssue, Origin } from './issue.js';
 import { pointerSegment, pointerToSegments, settingName } from './position.js';
 import { type JsonSchema, schemaAt, serverSchema } from './schema.js';
+import { validate as generated } from './validator.generated.js';
 
-let compiled: ValidateFunction | null = null;
-
-/** The schema compiled once per process; `useDefaults` fills every default into the data. */
-function validator(): ValidateFunction {
-  if (compiled) return compiled;
-  // validateSchema: false skips compiling the draft-07 meta-schema on every start (about half of
-  // check-config's start-up); the schema unit test validates our schema against it instead.
-  const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, allowUnionTypes: true, validateSchema: false });
-  ajv.addVocabulary(['x-cli', 'x-reload', 'x-aliases', 'x-expect', 'x-planned']);
-  ajv.addFormat('bind', (s: string) => parseBindAddress(s) !== null);
-  ajv.addFormat('ip-or-cidr', isIpOrCidr);
-  ajv.addFormat('host-port', (s: string) => parseHostPort(s, false) !== null);
-  compiled = ajv.compile(serverSchema());
-  return compiled;
-}
+/**
+ * The schema compiled by ajv at build time (scripts/validator-code.mjs, run by `npm run generate`),
+ * so check-config neither imports ajv's compiler nor compiles the schema on each start. Like a
+ * compiled ajv validator it fills every default into the data and leaves its errors on itself.
+ */
+const validate: ((data: unknown) => boolean) & { errors?: ErrorObject[] | null } = generated;
 
 /**
  * Validates `data` in place (defaults are filled in) and turns ajv's errors into issues that name
@@ -28,7 +20,6 @@ function validator(): ValidateFunction {
  * `oneOf` as one error per branch; those are folded into one issue per value.
  */
 export function validateSettings(data: Record<string, unknown>, originOf: (pointer: string, key?: boolean) => Origin): ConfigIssue[] {
-  const validate = validator();
   if (validate(data)) return [];
   const root = serverSchema();
   const issues: ConfigIssue[] = [];

@@ -2,11 +2,12 @@
  * `check-config` runs before every deploy, so it must start fast: its commands import their
  * modules lazily and it never loads what serving needs (pino, chokidar, prom-client, ...).
  * A wall-clock limit (cli.test.ts) only catches a very heavy import; this test names the packages
- * tsicorn's own code imports on the check-config path, so one eager import fails it at once.
+ * tsicorn's own code imports on the check-config path, so one eager import fails it at once, and
+ * checks that of ajv only the runtime helpers of the generated validator load, not the compiler.
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { runBounded } from '../helpers/run.js';
 import { BIN, cleanEnv, tempDir } from '../helpers/server.js';
@@ -14,6 +15,7 @@ import { BIN, cleanEnv, tempDir } from '../helpers/server.js';
 /** What parsing, validating and the command line need; nothing else may load. */
 const ALLOWED = new Set(['ajv', 'commander', 'js-yaml']);
 const MARK = 'TSICORN-TEST-IMPORT ';
+const LOADED = 'TSICORN-TEST-LOADED ';
 
 /**
  * A module resolve hook (module.register) that reports every package imported by a module under
@@ -29,12 +31,22 @@ export async function resolve(specifier, context, next) {
 }
 `;
 
-test('check-config imports only ajv, commander and js-yaml (serving packages stay unloaded)', { timeout: 60_000 }, async (t) => {
-  const dir = tempDir(t, {
-    'server.yaml': 'app: app.js\nworkers: 2\n',
-    'hooks.mjs': HOOKS,
-    'register.mjs': "import { register } from 'node:module';\nregister('./hooks.mjs', import.meta.url);\n",
-  });
+/**
+ * At exit, every CommonJS file loaded from node_modules (ajv and commander are CommonJS; what they
+ * require() is invisible to the resolve hook, but all of it lands in require.cache).
+ */
+const REGISTER = `
+import { createRequire, register } from 'node:module';
+register('./hooks.mjs', import.meta.url);
+const { cache } = createRequire(import.meta.url);
+process.on('exit', () => {
+  for (const file of Object.keys(cache)) if (file.includes('/node_modules/')) process.stderr.write(${JSON.stringify(LOADED)} + file + '\\n');
+});
+`;
+
+/** Runs check-config on `yaml` under the hook; returns the lines each mark introduced. */
+async function checkConfig(t: TestContext, yaml: string): Promise<{ imported: string[]; loaded: string[]; stderr: string }> {
+  const dir = tempDir(t, { 'server.yaml': yaml, 'hooks.mjs': HOOKS, 'register.mjs': REGISTER });
   const register = pathToFileURL(join(dir, 'register.mjs')).href;
   const run = await runBounded(process.execPath, ['--import', register, BIN, 'check-config', 'server.yaml'], {
     cwd: dir,
@@ -42,17 +54,35 @@ test('check-config imports only ajv, commander and js-yaml (serving packages sta
     limitMs: 30_000,
   });
   assert.equal(run.code, 0, run.stderr);
-  const imported = new Set(
-    run.stderr
-      .split('\n')
-      .filter((line) => line.startsWith(MARK))
-      .map((line) => line.slice(MARK.length)),
-  );
+  const lines = run.stderr.split('\n');
+  const marked = (mark: string) => lines.filter((line) => line.startsWith(mark)).map((line) => line.slice(mark.length));
+  return { imported: marked(MARK), loaded: marked(LOADED), stderr: run.stderr };
+}
+
+test('check-config imports only ajv, commander and js-yaml (serving packages stay unloaded)', { timeout: 60_000 }, async (t) => {
+  const run = await checkConfig(t, 'app: app.js\nworkers: 2\n');
+  const imported = new Set(run.imported);
   // The hook works (else the next assertion would pass on nothing).
   assert.ok(imported.has('js-yaml'), `the resolve hook saw no import of js-yaml: ${run.stderr}`);
   assert.deepEqual(
     [...imported].filter((name) => !ALLOWED.has(name)),
     [],
     'check-config imported a package it does not need: import it lazily where it is used',
+  );
+});
+
+test('check-config loads ajv runtime helpers only, never its compiler', { timeout: 60_000 }, async (t) => {
+  const run = await checkConfig(t, 'app: app.js\nbind: ":8000"\n');
+  // The listing works (else the next assertions would pass on nothing).
+  assert.ok(
+    run.loaded.some((file) => file.includes('/node_modules/commander/')),
+    `no CommonJS file listed: ${run.stderr}`,
+  );
+  const ajv = run.loaded.filter((file) => file.includes('/node_modules/ajv/'));
+  assert.ok(ajv.length > 0, `the generated validator imports ajv/dist/runtime/ucs2length (minLength): ${run.stderr}`);
+  assert.deepEqual(
+    ajv.filter((file) => !file.includes('/node_modules/ajv/dist/runtime/')),
+    [],
+    'ajv/dist/core, ajv/dist/compile or another part of ajv was loaded: validate with src/config/validator.generated.ts',
   );
 });
