@@ -7,7 +7,6 @@ import { type ConnectionStep, installFront } from './connection-front.js';
 import type { ConnectionTracker } from './connections.js';
 import { buildH2cServer, buildSecureHttp2Server, h2cSniffStep } from './http2-servers.js';
 import type { Http2Sessions } from './http2-sessions.js';
-import { carryDeclaredPeer, proxyHeaderStep } from './proxy-protocol.js';
 import { buildServer } from './servers.js';
 import type { TlsMaterial } from './tls-context.js';
 
@@ -21,6 +20,18 @@ export interface ListenerServerOptions {
   sessions: Http2Sessions;
   /** The 'upgrade' listener when the app handles upgrades; without one Node serves them as requests. */
   upgrade: ((this: HttpServer, req: IncomingMessage, socket: Duplex, head: Buffer) => void) | null;
+  /** src/worker/proxy-protocol.ts when `proxy.protocol` is on (imported only then: see proxyProtocol()). */
+  proxy: ProxyProtocolModule | null;
+}
+
+type ProxyProtocolModule = typeof import('./proxy-protocol.js');
+
+/**
+ * The PROXY protocol reader when `proxy.protocol` is on, else null: its parser library takes
+ * ~15 ms of a worker's boot, which a server without a load balancer speaking PROXY should not pay.
+ */
+export async function proxyProtocol(settings: Settings): Promise<ProxyProtocolModule | null> {
+  return settings.proxy.protocol ? import('./proxy-protocol.js') : null;
 }
 
 /**
@@ -34,9 +45,9 @@ export interface ListenerServerOptions {
  * HTTP/1 tracker for `sessions`.
  */
 export function buildListenerServer(opts: ListenerServerOptions): HttpServer {
-  const { settings, tls, listener, log, tracker, sessions } = opts;
+  const { settings, tls, listener, log, tracker, sessions, proxy } = opts;
   const steps: ConnectionStep[] = [];
-  if (settings.proxy.protocol) steps.push(proxyHeaderStep(settings, log));
+  if (proxy) steps.push(proxy.proxyHeaderStep(settings, log));
   let server: HttpServer;
   if (settings.worker_class === 'http2' && tls) {
     const secure = buildSecureHttp2Server(settings, tls, listener);
@@ -56,7 +67,7 @@ export function buildListenerServer(opts: ListenerServerOptions): HttpServer {
   }
   if (opts.upgrade) server.on('upgrade', opts.upgrade);
   installFront(server, steps);
-  if (tls && settings.proxy.protocol) carryDeclaredPeer(server);
+  if (tls && proxy) proxy.carryDeclaredPeer(server);
   // After the front: the tracker sees each socket when accepted, before its PROXY header is read.
   tracker.watch(server);
   return server;

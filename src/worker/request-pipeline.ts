@@ -1,7 +1,6 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { getRequestListener } from '@hono/node-server';
 import type { AccessLog } from '../log/access-log.js';
 import type { Logger } from '../log/logger.js';
 import type { LoadedApp } from './app-loader.js';
@@ -15,10 +14,14 @@ import { guardTrailers, type RequestLimits } from './request-limits.js';
 
 type AnyListener = (req: IncomingMessage, res: ServerResponse) => unknown;
 
-/** Turns any app interface into one Node request listener (fetch handlers through Hono's adapter). */
-export function appListener(app: LoadedApp, log: Logger): AnyListener {
+/**
+ * Turns any app interface into one Node request listener (fetch handlers through Hono's adapter,
+ * imported only for them: it takes ~40 ms of every worker's boot, and of every rotation).
+ */
+export async function appListener(app: LoadedApp, log: Logger): Promise<AnyListener> {
   switch (app.kind) {
-    case 'fetch':
+    case 'fetch': {
+      const { getRequestListener } = await import('@hono/node-server');
       // Streams bodies both ways; errors thrown by the handler become a 500 here.
       return getRequestListener(app.fetch, {
         errorHandler: (err) => {
@@ -26,6 +29,7 @@ export function appListener(app: LoadedApp, log: Logger): AnyListener {
           return new Response('Internal Server Error\n', { status: 500, headers: { 'content-type': 'text/plain' } });
         },
       }) as AnyListener;
+    }
     case 'koa':
     case 'node':
       return app.listener as AnyListener;

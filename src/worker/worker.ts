@@ -12,7 +12,7 @@ import type { LoadedApp, UpgradeHandler } from './app-loader.js';
 import { ConnectionTracker } from './connections.js';
 import { Drain } from './drain.js';
 import { Http2Sessions } from './http2-sessions.js';
-import { buildListenerServer } from './listener-servers.js';
+import { buildListenerServer, proxyProtocol } from './listener-servers.js';
 import { OpenResponses } from './open-responses.js';
 import { ProxyRules } from './proxy-trust.js';
 import { identify } from './request-identity.js';
@@ -70,7 +70,7 @@ export class Worker {
     const requestIdHeader = settings.log.request_id_header.toLowerCase();
     this.metrics = await WorkerMetrics.create(settings, this.boot.id, () => this.counters.inflight, this.log);
     const listener = requestPipeline({
-      listener: appListener(app, this.log),
+      listener: await appListener(app, this.log),
       tracker: this.tracker,
       counters: this.counters,
       log: this.log,
@@ -92,9 +92,10 @@ export class Worker {
     const upgrade = handlers.length
       ? this.upgrades.listener({ handlers, prepare: (req) => identify(req, requestIdHeader, proxyRules), serve: listener })
       : null;
+    const proxy = await proxyProtocol(settings);
     for (const inherited of listeners) {
       const { log, tracker, sessions } = this;
-      const server = buildListenerServer({ settings, tls: this.tls, listener, log, tracker, sessions, upgrade });
+      const server = buildListenerServer({ settings, tls: this.tls, listener, log, tracker, sessions, upgrade, proxy });
       logClientErrors(server, this.accessLog);
       this.servers.push(server);
       await listenOnInherited(server, inherited, settings.backlog);
