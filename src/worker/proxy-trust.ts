@@ -97,9 +97,28 @@ export class ProxyRules {
     this.stripped = new Set([...FORWARDED_HEADERS, ...this.secureHeaders.map(([name]) => name)]);
   }
 
-  apply(req: IncomingMessage, peer: string | undefined, encrypted: boolean): ClientInfo {
+  /** The fields only a trusted proxy may set (lower-case): HeadScanner tells whether any came. */
+  get forwardingNames(): ReadonlySet<string> {
+    return this.stripped;
+  }
+
+  /**
+   * `forwarding`: whether any of forwardingNames is among the request's fields (HeadScanner
+   * knows for HTTP/1 without a lookup per name in req.headers; true when not known).
+   */
+  apply(req: IncomingMessage, peer: string | undefined, encrypted: boolean, forwarding = true): ClientInfo {
+    const trusted = this.trusted.has(peer);
+    if (!forwarding) {
+      // Nothing to strip or follow: a trusted peer's request still gets its normalized scheme.
+      if (trusted) {
+        const proto = encrypted ? 'https' : 'http';
+        req.headers['x-forwarded-proto'] = proto;
+        req.rawHeaders.push('x-forwarded-proto', proto);
+      }
+      return { address: plainAddress(peer) ?? '-', secure: encrypted };
+    }
     const headers = req.headers;
-    if (!this.trusted.has(peer)) {
+    if (!trusted) {
       let removed = false;
       for (const name of this.stripped) {
         if (name in headers) {

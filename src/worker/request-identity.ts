@@ -4,11 +4,12 @@ import { Http2ServerRequest } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { ProxyRules } from './proxy-trust.js';
+import type { HeadScan } from './request-head.js';
 
 /** Who sent a request, as the app and the access log are told. */
 export interface RequestIdentity {
   requestId: string;
-  /** The id was made here (none came, or it was unsafe): rawHeaders must learn it too. */
+  /** The id was made here (none came, or it was unsafe): req.headers has it, rawHeaders must learn it too. */
   madeId: boolean;
   remoteAddr: string;
   /** CN of the verified client certificate (mTLS), for the access log's %(u)s. */
@@ -40,8 +41,8 @@ export function transportOf(req: IncomingMessage): Socket {
  * one after another, so the socket can carry it; HTTP/2 streams share one, so the request gets its
  * own view of the socket instead.
  */
-function showClient(req: IncomingMessage, transport: Socket, address: string): void {
-  if (!isHttp2(req)) {
+function showClient(req: IncomingMessage, http2: boolean, transport: Socket, address: string): void {
+  if (!http2) {
     if (transport.remoteAddress !== address)
       Object.defineProperty(transport, 'remoteAddress', { value: address, configurable: true, enumerable: true });
     return;
@@ -69,20 +70,32 @@ function certUser(transport: Socket): string | undefined {
  * req.headers) and its client address after the proxy rules. Forwarding headers are trusted only
  * from forwarded_allow_ips; the address the app (req.socket.remoteAddress) and the access log see
  * is the resolved one. Read at once: a socket whose client has gone no longer knows its address.
+ * `head`: an HTTP/1 request's fields as HeadScanner read them (absent for HTTP/2 and upgrades).
  */
-export function identify(req: IncomingMessage, requestIdHeader: string, proxyRules: ProxyRules): RequestIdentity {
-  const incoming = req.headers[requestIdHeader];
-  const requestId = typeof incoming === 'string' && SAFE_ID.test(incoming) ? incoming : randomUUID();
-  req.headers[requestIdHeader] = requestId;
-  const transport = transportOf(req);
+export function identify(req: IncomingMessage, requestIdHeader: string, proxyRules: ProxyRules, head?: HeadScan): RequestIdentity {
+  let requestId: string;
+  let madeId: boolean;
+  if (head) {
+    // HTTP/1, its fields already read once: no lookup in req.headers unless a field is set.
+    madeId = head.requestIds !== 1 || !SAFE_ID.test(head.requestId as string);
+    requestId = madeId ? randomUUID() : (head.requestId as string);
+    if (madeId) req.headers[requestIdHeader] = requestId;
+  } else {
+    const incoming = req.headers[requestIdHeader];
+    madeId = typeof incoming !== 'string' || !SAFE_ID.test(incoming);
+    requestId = madeId ? randomUUID() : (incoming as string);
+    req.headers[requestIdHeader] = requestId;
+  }
+  const http2 = head ? false : isHttp2(req);
+  const transport = http2 ? transportOf(req) : req.socket;
   // The real peer is kept aside: remoteAddress may already show an earlier request's client.
   // (With a PROXY header, the "real" peer is the client the header declared.)
   // (`??=`, not `in`: an HTTP/2 session's socket proxy stores the symbol but does not report it.)
   const held = transport as Socket & { [REAL_PEER]?: string | undefined };
   held[REAL_PEER] ??= transport.remoteAddress;
   const peer = held[REAL_PEER];
-  const client = proxyRules.apply(req, peer, (transport as { encrypted?: boolean }).encrypted === true);
+  const client = proxyRules.apply(req, peer, (transport as { encrypted?: boolean }).encrypted === true, head ? head.forwarding : true);
   // Shown even when it is the peer: an earlier request on this connection may have been forwarded.
-  if (peer !== undefined) showClient(req, transport, client.address === '-' ? peer : client.address);
-  return { requestId, madeId: requestId !== incoming, remoteAddr: client.address, certUser: certUser(transport) };
+  if (peer !== undefined) showClient(req, http2, transport, client.address === '-' ? peer : client.address);
+  return { requestId, madeId, remoteAddr: client.address, certUser: certUser(transport) };
 }

@@ -1,17 +1,12 @@
 import type { IncomingMessage } from 'node:http';
 import type { Settings } from '../config/settings.js';
-import { isHttp2 } from './request-identity.js';
+import type { HeadScan } from './request-head.js';
 
 /** A request refused before the app sees it: the status to answer and why. */
 export interface Refusal {
   status: 400 | 414 | 431 | 501 | 505;
   reason: string;
 }
-
-/** Fields a request may carry once: a second one is an ambiguity a smuggler can use (RFC 9112). */
-const SINGLETONS = new Set(['host', 'content-length', 'content-type', 'transfer-encoding', 'authorization', 'proxy-authorization']);
-/** Their lengths: a field of another length is not lower-cased to be looked up (one string less per field). */
-const SINGLETON_LENGTHS = new Set([...SINGLETONS].map((name) => name.length));
 
 /**
  * Gunicorn's request limits with its names, and the RFC 9112 ambiguities Node 20's parser lets
@@ -31,8 +26,8 @@ export class RequestLimits {
     this.fieldSize = settings.limit_request_field_size;
   }
 
-  check(req: IncomingMessage): Refusal | null {
-    if (isHttp2(req)) return this.checkHttp2(req);
+  /** An HTTP/1 request, from its request line and what HeadScanner read of its fields. */
+  check(req: IncomingMessage, head: HeadScan): Refusal | null {
     const version = req.httpVersion;
     if (version === '0.9') return { status: 400, reason: 'HTTP/0.9 requests are not served' };
     if (version !== '1.1' && version !== '1.0') return { status: 505, reason: `HTTP/${version} is not HTTP/1.x` };
@@ -43,26 +38,14 @@ export class RequestLimits {
       return { status: 414, reason: `request line longer than limit_request_line (${this.line})` };
     }
     if (url === '*' && method !== 'OPTIONS') return { status: 400, reason: 'asterisk-form target is only for OPTIONS' };
-    const raw = req.rawHeaders;
-    if (this.fields > 0 && raw.length / 2 > this.fields) {
+    if (this.fields > 0 && head.fields > this.fields) {
       return { status: 431, reason: `more than limit_request_fields (${this.fields}) header fields` };
     }
-    let seen: Set<string> | null = null;
-    for (let i = 0; i < raw.length; i += 2) {
-      const name = raw[i] ?? '';
-      const value = raw[i + 1] ?? '';
-      if (this.fieldSize > 0 && name.length + value.length + 2 > this.fieldSize) {
-        return { status: 431, reason: `header field ${name} longer than limit_request_field_size (${this.fieldSize})` };
-      }
-      if (!SINGLETON_LENGTHS.has(name.length)) continue;
-      const lower = name.toLowerCase();
-      if (SINGLETONS.has(lower)) {
-        seen ??= new Set();
-        if (seen.has(lower)) return { status: 400, reason: `${lower} given twice` };
-        seen.add(lower);
-      }
+    if (head.oversized !== undefined) {
+      return { status: 431, reason: `header field ${head.oversized} longer than limit_request_field_size (${this.fieldSize})` };
     }
-    const te = req.headers['transfer-encoding'];
+    if (head.duplicate !== undefined) return { status: 400, reason: `${head.duplicate} given twice` };
+    const te = head.transferEncoding;
     if (te !== undefined) {
       if (version === '1.0') return { status: 400, reason: 'Transfer-Encoding on an HTTP/1.0 request' };
       // Only chunked is understood (RFC 9112 6.1: 501 for a coding the server does not know).
@@ -77,7 +60,7 @@ export class RequestLimits {
    * 8.2). What still applies is the size of the target and of the fields, and `*` only for
    * OPTIONS. Pseudo-header fields (`:method`, `:path`, ...) are the request line, not fields.
    */
-  private checkHttp2(req: IncomingMessage): Refusal | null {
+  checkHttp2(req: IncomingMessage): Refusal | null {
     const url = req.url ?? '';
     const method = req.method ?? '';
     if (this.line > 0 && method.length + url.length + 10 > this.line) {

@@ -9,6 +9,7 @@ import type { CountingResponse } from './counting-response.js';
 import type { OpenEntry, OpenResponses } from './open-responses.js';
 import type { ProxyRules } from './proxy-trust.js';
 import { setRawHeader } from './raw-headers.js';
+import type { HeadScanner } from './request-head.js';
 import { identify, isHttp2 } from './request-identity.js';
 import { guardTrailers, type RequestLimits } from './request-limits.js';
 
@@ -70,6 +71,8 @@ export interface PipelineOptions {
   requestIdHeader: string;
   proxyRules: ProxyRules;
   limits: RequestLimits;
+  /** Reads an HTTP/1 request's fields once for the limits, the request id and the proxy rules. */
+  scanner: HeadScanner;
   /** The user's pre_request / post_request hooks, or null when it has neither. */
   requestHooks: RequestHooks | null;
   /** Request metrics (src/metrics/worker-metrics.ts); null when Prometheus and StatsD are off. */
@@ -125,7 +128,7 @@ export function requestPipeline(opts: PipelineOptions): RequestListener {
       res.destroy();
     }
   };
-  const { accessLog, requestIdHeader, proxyRules, limits, requestHooks } = opts;
+  const { accessLog, requestIdHeader, proxyRules, limits, scanner, requestHooks } = opts;
   const metrics = opts.metrics ?? null;
   // A function, not an arrow: `this` is the response whose 'close' it is.
   function onClose(this: ServerResponse & Tracked): void {
@@ -162,16 +165,19 @@ export function requestPipeline(opts: PipelineOptions): RequestListener {
     counters.inflight++;
     // HTTP/1 connections only: HTTP/2 sessions drain through their own tracker (and a closed
     // session's socket proxy throws on any read).
-    const socket = isHttp2(req) ? null : req.socket;
+    const http2 = isHttp2(req);
+    const socket = http2 ? null : req.socket;
     if (socket) tracker.requestStarted(socket);
+    // Read before anything is added: the limits count the fields the client sent.
+    const head = http2 ? undefined : scanner.scan(req);
     // Honour the client's (or proxy's) request id, resolve the client through the proxy rules.
-    const { requestId, madeId, remoteAddr, certUser } = identify(req, requestIdHeader, proxyRules);
+    const { requestId, madeId, remoteAddr, certUser } = identify(req, requestIdHeader, proxyRules, head);
     const state: RequestState = { res, prev: null, next: null, started, socket, remoteAddr, requestId, certUser };
     (res as ServerResponse & Tracked)[TRACKED] = state;
     counters.open.link(state);
     res.on('close', onClose);
     if (!opts.keepAlive || opts.isDraining()) res.setHeader('connection', 'close');
-    const refusal = limits.check(req);
+    const refusal = head ? limits.check(req, head) : limits.checkHttp2(req);
     if (refusal) {
       log.debug({ status: refusal.status, reason: refusal.reason, url: req.url }, 'request refused');
       res.writeHead(refusal.status, { 'content-type': 'text/plain', connection: 'close' });
@@ -179,11 +185,14 @@ export function requestPipeline(opts: PipelineOptions): RequestListener {
       return;
     }
     // Only a chunked body has trailers; checked before the app sees the body end, declared or not.
-    if (req.headers['transfer-encoding'] !== undefined) {
+    if (head?.transferEncoding !== undefined) {
       guardTrailers(req, (name) => log.debug({ trailer: name, url: req.url }, 'forbidden trailer; connection closed'));
     }
     // After the limits: they count the fields the client sent, not the id made here.
-    if (madeId) setRawHeader(req, requestIdHeader, requestId);
+    if (madeId) {
+      if (head?.requestIds === 0) req.rawHeaders.push(requestIdHeader, requestId);
+      else setRawHeader(req, requestIdHeader, requestId);
+    }
     opts.beforeApp();
     requestHooks?.pre(req);
     try {

@@ -15,6 +15,7 @@ import { Http2Sessions } from './http2-sessions.js';
 import { buildListenerServer, proxyProtocol } from './listener-servers.js';
 import { OpenResponses } from './open-responses.js';
 import { ProxyRules } from './proxy-trust.js';
+import { HeadScanner } from './request-head.js';
 import { identify } from './request-identity.js';
 import { RequestLimits } from './request-limits.js';
 import { appListener, type RequestCounters, type RequestHooks, requestPipeline } from './request-pipeline.js';
@@ -82,6 +83,11 @@ export class Worker {
       requestIdHeader,
       proxyRules,
       limits: new RequestLimits(settings),
+      scanner: new HeadScanner({
+        fieldSize: settings.limit_request_field_size,
+        requestIdHeader,
+        forwardingNames: proxyRules.forwardingNames,
+      }),
       requestHooks: requestHooks(this.hooks, this.hookWorker),
       metrics: this.metrics,
     });
