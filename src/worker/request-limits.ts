@@ -28,9 +28,14 @@ export class RequestLimits {
 
   /** An HTTP/1 request, from its request line and what HeadScanner read of its fields. */
   check(req: IncomingMessage, head: HeadScan): Refusal | null {
-    const version = req.httpVersion;
-    if (version === '0.9') return { status: 400, reason: 'HTTP/0.9 requests are not served' };
-    if (version !== '1.1' && version !== '1.0') return { status: 505, reason: `HTTP/${version} is not HTTP/1.x` };
+    // The numbers, not httpVersion: the parser builds that string per request, so each comparison
+    // with it reads it character by character.
+    const major = req.httpVersionMajor;
+    const minor = req.httpVersionMinor;
+    if (major !== 1 || (minor !== 1 && minor !== 0)) {
+      if (major === 0 && minor === 9) return { status: 400, reason: 'HTTP/0.9 requests are not served' };
+      return { status: 505, reason: `HTTP/${req.httpVersion} is not HTTP/1.x` };
+    }
     const url = req.url ?? '';
     const method = req.method ?? '';
     // `METHOD SP target SP HTTP/x.y`: Gunicorn's limit_request_line counts the whole line.
@@ -47,7 +52,7 @@ export class RequestLimits {
     if (head.duplicate !== undefined) return { status: 400, reason: `${head.duplicate} given twice` };
     const te = head.transferEncoding;
     if (te !== undefined) {
-      if (version === '1.0') return { status: 400, reason: 'Transfer-Encoding on an HTTP/1.0 request' };
+      if (minor === 0) return { status: 400, reason: 'Transfer-Encoding on an HTTP/1.0 request' };
       // Only chunked is understood (RFC 9112 6.1: 501 for a coding the server does not know).
       if (te.trim().toLowerCase() !== 'chunked') return { status: 501, reason: `Transfer-Encoding ${te} is not supported` };
     }
