@@ -1,10 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { Http2ServerRequest } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { ProxyRules } from './proxy-trust.js';
 import type { HeadScan } from './request-head.js';
+import { RequestIds } from './request-ids.js';
 
 /** Who sent a request, as the app and the access log are told. */
 export interface RequestIdentity {
@@ -16,7 +16,19 @@ export interface RequestIdentity {
   certUser: string | undefined;
 }
 
-const REAL_PEER = Symbol('tsicorn.realPeer');
+/**
+ * A connection's peers, kept on its socket: the real one (remoteAddress may already show an
+ * earlier request's client; with a PROXY header, the client the header declared) and the one
+ * remoteAddress shows now, so a request does not call the remoteAddress getter to compare.
+ */
+const PEERS = Symbol('tsicorn.peers');
+interface Peers {
+  real: string | undefined;
+  shown: string | undefined;
+}
+
+/** The ids made for requests that came without one (UUIDs). */
+const madeIds = new RequestIds();
 
 /** An incoming id is kept if it is short and printable; anything else is replaced. */
 const SAFE_ID = /^[\x21-\x7e]{1,200}$/;
@@ -41,13 +53,15 @@ export function transportOf(req: IncomingMessage): Socket {
  * one after another, so the socket can carry it; HTTP/2 streams share one, so the request gets its
  * own view of the socket instead.
  */
-function showClient(req: IncomingMessage, http2: boolean, transport: Socket, address: string): void {
+function showClient(req: IncomingMessage, http2: boolean, transport: Socket, peers: Peers, address: string): void {
   if (!http2) {
-    if (transport.remoteAddress !== address)
+    if (peers.shown !== address) {
       Object.defineProperty(transport, 'remoteAddress', { value: address, configurable: true, enumerable: true });
+      peers.shown = address;
+    }
     return;
   }
-  if (address === transport.remoteAddress) return;
+  if (address === peers.real) return;
   const shared = req.socket;
   const own = new Proxy(shared, { get: (target, prop) => (prop === 'remoteAddress' ? address : Reflect.get(target, prop)) });
   Object.defineProperty(req, 'socket', { value: own, configurable: true, enumerable: true });
@@ -78,24 +92,27 @@ export function identify(req: IncomingMessage, requestIdHeader: string, proxyRul
   if (head) {
     // HTTP/1, its fields already read once: no lookup in req.headers unless a field is set.
     madeId = head.requestIds !== 1 || !SAFE_ID.test(head.requestId as string);
-    requestId = madeId ? randomUUID() : (head.requestId as string);
+    requestId = madeId ? madeIds.next() : (head.requestId as string);
     if (madeId) req.headers[requestIdHeader] = requestId;
   } else {
     const incoming = req.headers[requestIdHeader];
     madeId = typeof incoming !== 'string' || !SAFE_ID.test(incoming);
-    requestId = madeId ? randomUUID() : (incoming as string);
+    requestId = madeId ? madeIds.next() : (incoming as string);
     req.headers[requestIdHeader] = requestId;
   }
   const http2 = head ? false : isHttp2(req);
   const transport = http2 ? transportOf(req) : req.socket;
-  // The real peer is kept aside: remoteAddress may already show an earlier request's client.
-  // (With a PROXY header, the "real" peer is the client the header declared.)
-  // (`??=`, not `in`: an HTTP/2 session's socket proxy stores the symbol but does not report it.)
-  const held = transport as Socket & { [REAL_PEER]?: string | undefined };
-  held[REAL_PEER] ??= transport.remoteAddress;
-  const peer = held[REAL_PEER];
+  // (Read, not tested with `in`: an HTTP/2 session's socket proxy stores the symbol but does not report it.)
+  const held = transport as Socket & { [PEERS]?: Peers };
+  let peers = held[PEERS];
+  if (peers === undefined) {
+    const real = transport.remoteAddress;
+    peers = { real, shown: real };
+    held[PEERS] = peers;
+  }
+  const peer = peers.real;
   const client = proxyRules.apply(req, peer, (transport as { encrypted?: boolean }).encrypted === true, head ? head.forwarding : true);
   // Shown even when it is the peer: an earlier request on this connection may have been forwarded.
-  if (peer !== undefined) showClient(req, http2, transport, client.address === '-' ? peer : client.address);
+  if (peer !== undefined) showClient(req, http2, transport, peers, client.address === '-' ? peer : client.address);
   return { requestId, madeId, remoteAddr: client.address, certUser: certUser(transport) };
 }
