@@ -6,7 +6,7 @@
 // checkout's tsicorn (e.g. `git worktree add /tmp/base main && cd /tmp/base && npm ci && npm run build`),
 // each plain, with TLS, and with the access log on. Rounds alternate; medians.
 //
-//   npm run build && node bench/request-path.mjs [--base /tmp/base --rounds 3 --duration 4 --only tls]
+//   npm run build && node bench/request-path.mjs [--base /tmp/base --rounds 3 --duration 4 --only 'tls,cluster worker']
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -77,7 +77,12 @@ if (args.base) {
     { name: 'base tsicorn, TLS', scheme: 'https', start: tsicorn(args.base, { tls }) },
   );
 }
-const chosen = contenders.filter((c) => !args.only || c.name.toLowerCase().includes(args.only.toLowerCase()));
+// --only: names, comma-separated; one that is exactly a contender's name picks only that one.
+const wanted = args.only?.toLowerCase().split(',') ?? [];
+const chosen = contenders.filter(
+  (c) =>
+    wanted.length === 0 || wanted.some((w) => (contenders.some((o) => o.name === w) ? c.name === w : c.name.toLowerCase().includes(w))),
+);
 
 const ticks = (pid) => {
   const t = readFileSync(`/proc/${pid}/stat`, 'utf8');
