@@ -1,0 +1,132 @@
+#!/usr/bin/env node
+// The request path in CPU instructions, which a shared machine's noise does not move: ONE worker
+// (hello app) under valgrind's callgrind, warmed with WARM keep-alive requests, then REQUESTS more
+// counted, one at a time. Instructions per request of the serving process, and the same without
+// TurboFan compiling inside the counted window (a function optimized late is a one-off, not a
+// per-request cost). Contenders: a bare node:http process, this checkout's tsicorn, and with
+// --base DIR another built checkout's tsicorn. V8 runs with --single-threaded (GC and compiler
+// work on the main thread, where callgrind counts it) and --no-memory-reducer (whose GCs follow
+// the wall clock, which valgrind slows 50-fold). Repeated runs agree within ~1 %.
+//
+// What it cannot see: system calls (strace -c shows them) and how fast the instructions run
+// (cache misses): µs per request are bench/request-path.mjs's job.
+//
+//   npm run build && node bench/request-instructions.mjs [--base /tmp/base --warm 20000 --requests 5000]
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { freePort, has, launch, onCleanup, sleep } from './lib/proc.mjs';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const ROOT = join(HERE, '..');
+const { values: args } = parseArgs({
+  options: {
+    base: { type: 'string' },
+    warm: { type: 'string', default: '20000' },
+    requests: { type: 'string', default: '5000' },
+  },
+});
+if (!has('valgrind') || !has('callgrind_annotate')) {
+  console.error('valgrind is not installed: apt-get install -y valgrind');
+  process.exit(2);
+}
+const scratch = mkdtempSync(join(tmpdir(), 'tsicorn-instr-'));
+onCleanup(() => rmSync(scratch, { recursive: true, force: true }));
+const hello = join(HERE, 'apps', 'hello.cjs');
+const V8 = ['--single-threaded', '--no-memory-reducer'];
+
+function tsicorn(root) {
+  return (port, dir) => {
+    // Under valgrind a worker boots and beats ~50× slower: no boot or heartbeat deadline may fire.
+    const settings = { app: hello, bind: `127.0.0.1:${port}`, workers: 1, log: { level: 'warn' }, timeout: 0, boot_timeout: 600 };
+    writeFileSync(join(dir, 'server.json'), JSON.stringify(settings));
+    return [process.execPath, ...V8, join(root, 'bin', 'tsicorn'), '-c', 'server.json'];
+  };
+}
+const contenders = [
+  { name: 'node:http (1 process)', argv: () => [process.execPath, ...V8, join(HERE, 'apps', 'bare.cjs')] },
+  { name: 'tsicorn', argv: tsicorn(ROOT) },
+];
+if (args.base) contenders.push({ name: 'base tsicorn', argv: tsicorn(args.base) });
+
+const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+const get = (port) =>
+  new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path: '/', agent }, (res) => {
+      res.resume();
+      res.on('end', resolve);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+async function serve(port, n) {
+  for (let i = 0; i < n; i++) await get(port);
+}
+
+/** Instructions in a callgrind dump, and those of TurboFan compiling and deoptimizing. */
+function count(file) {
+  const text = execFileSync('callgrind_annotate', ['--threshold=100', file], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const number = (line) => Number(line.trim().split(/\s+/)[0]?.replace(/,/g, '') ?? 0);
+  const total = number(text.split('\n').find((l) => l.includes('PROGRAM TOTALS')) ?? '0');
+  const compile = text
+    .split('\n')
+    .filter((l) => /compiler::|Deoptimiz|CompileLazy|Zone::/.test(l))
+    .reduce((sum, l) => sum + number(l), 0);
+  return { total, compile };
+}
+
+const n = Number(args.requests);
+const rows = [];
+// One at a time: callgrind_control zeroes and dumps every callgrind process on the machine.
+for (const c of contenders) {
+  const port = await freePort();
+  const dir = mkdtempSync(join(scratch, 'run-'));
+  const out = join(dir, 'cg');
+  const p = launch('valgrind', ['--tool=callgrind', '--trace-children=yes', `--callgrind-out-file=${out}.%p`, ...c.argv(port, dir)], {
+    cwd: dir,
+  });
+  try {
+    const until = Date.now() + 300_000;
+    for (;;) {
+      try {
+        await get(port);
+        break;
+      } catch {
+        if (Date.now() > until || p.exited) throw new Error(`${c.name} did not answer under valgrind`);
+        await sleep(500);
+      }
+    }
+    await serve(port, Number(args.warm));
+    execFileSync('callgrind_control', ['-z'], { stdio: 'ignore' });
+    await serve(port, n);
+    execFileSync('callgrind_control', ['-d'], { stdio: 'ignore' });
+    // Each process writes its own dump when it next runs: wait until the set stops growing.
+    const dumps = () => readdirSync(dir).filter((f) => /^cg\.\d+\.\d+$/.test(f));
+    let files = [];
+    for (let i = 0; i < 60; i++) {
+      await sleep(1000);
+      const now = dumps();
+      if (now.length > 0 && now.length === files.length) break;
+      files = now;
+    }
+    // The serving process is the one that did the most work (a tsicorn master idles).
+    const counts = files.map((f) => count(join(dir, f))).sort((a, b) => b.total - a.total);
+    const best = counts[0] ?? { total: 0, compile: 0 };
+    rows.push({ name: c.name, perRequest: best.total / n, steady: (best.total - best.compile) / n });
+    console.error(`${c.name}: ${(best.total / n).toFixed(0)} instructions/request`);
+  } finally {
+    await p.stop();
+  }
+}
+agent.destroy();
+const bare = rows[0]?.steady ?? 1;
+console.log(
+  `one worker, hello app, ${args.warm} warm-up then ${n} counted keep-alive requests, one at a time; callgrind; node ${process.version}; ${new Date().toISOString()}\n`,
+);
+console.log('| contender | instructions/request | without JIT compiling | ÷ node:http |\n| --- | ---: | ---: | ---: |');
+for (const r of rows) console.log(`| ${r.name} | ${r.perRequest.toFixed(0)} | ${r.steady.toFixed(0)} | ${(r.steady / bare).toFixed(3)} |`);
+process.exit(0);
