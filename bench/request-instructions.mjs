@@ -44,14 +44,17 @@ function tsicorn(root) {
     // Under valgrind a worker boots and beats ~50× slower: no boot or heartbeat deadline may fire.
     const settings = { app: hello, bind: `127.0.0.1:${port}`, workers: 1, log: { level: 'warn' }, timeout: 0, boot_timeout: 600 };
     writeFileSync(join(dir, 'server.json'), JSON.stringify(settings));
-    return [process.execPath, ...V8, join(root, 'bin', 'tsicorn'), '-c', 'server.json'];
+    return { argv: [process.execPath, ...V8, join(root, 'bin', 'tsicorn'), '-c', 'server.json'], env: process.env };
   };
 }
 const contenders = [
-  { name: 'node:http (1 process)', argv: () => [process.execPath, ...V8, join(HERE, 'apps', 'bare.cjs')] },
-  { name: 'tsicorn', argv: tsicorn(ROOT) },
+  {
+    name: 'node:http (1 process)',
+    start: (port) => ({ argv: [process.execPath, ...V8, join(HERE, 'apps', 'bare.cjs')], env: { ...process.env, PORT: String(port) } }),
+  },
+  { name: 'tsicorn', start: tsicorn(ROOT) },
 ];
-if (args.base) contenders.push({ name: 'base tsicorn', argv: tsicorn(args.base) });
+if (args.base) contenders.push({ name: 'base tsicorn', start: tsicorn(args.base) });
 
 const agent = new Agent({ keepAlive: true, maxSockets: 1 });
 const get = (port) =>
@@ -86,9 +89,8 @@ for (const c of contenders) {
   const port = await freePort();
   const dir = mkdtempSync(join(scratch, 'run-'));
   const out = join(dir, 'cg');
-  const p = launch('valgrind', ['--tool=callgrind', '--trace-children=yes', `--callgrind-out-file=${out}.%p`, ...c.argv(port, dir)], {
-    cwd: dir,
-  });
+  const { argv, env } = c.start(port, dir);
+  const p = launch('valgrind', ['--tool=callgrind', '--trace-children=yes', `--callgrind-out-file=${out}.%p`, ...argv], { cwd: dir, env });
   try {
     const until = Date.now() + 300_000;
     for (;;) {
