@@ -132,9 +132,19 @@ test('SIGUSR1 at a worker while it boots never opens an inspector; the worker re
   const before = server.workerPids();
   process.kill(server.pid, 'SIGTTIN');
   let spawned = 0;
+  // Between fork and exec the child is a copy of the master, the master's handlers included: its
+  // own are in only once it runs the worker entry (another command line) and catches SIGHUP.
+  const masterCommand = readFileSync(`/proc/${server.pid}/cmdline`, 'utf8');
+  const isWorkerCatching = (pid: number) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8') !== masterCommand && (caughtSignals(pid) & SIGHUP_BIT) !== 0n;
+    } catch {
+      return false; // gone already
+    }
+  };
   await until('the new worker to catch signals', () => {
     const children = readFileSync(`/proc/${server.pid}/task/${server.pid}/children`, 'utf8').trim().split(/\s+/).map(Number);
-    spawned = children.find((pid) => pid > 0 && !before.includes(pid) && (caughtSignals(pid) & SIGHUP_BIT) !== 0n) ?? 0;
+    spawned = children.find((pid) => pid > 0 && !before.includes(pid) && isWorkerCatching(pid)) ?? 0;
     return spawned !== 0;
   });
   const sent = await hammerUsr1(spawned, () => server.workerPids().includes(spawned));
