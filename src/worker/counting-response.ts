@@ -1,5 +1,4 @@
 import { ServerResponse } from 'node:http';
-import { Http2ServerResponse } from 'node:http2';
 
 /**
  * A ServerResponse that counts the body bytes the app writes, for the access log's %(B)s:
@@ -12,7 +11,8 @@ export class CountingResponse extends ServerResponse {
 
 type Encoding = BufferEncoding | undefined;
 
-function byteLength(chunk: unknown, encoding: unknown): number {
+/** The body bytes one write() or end() adds: a string in its encoding, or a buffer's length. */
+export function byteLength(chunk: unknown, encoding: unknown): number {
   if (typeof chunk === 'string') return Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as Encoding) : 'utf8');
   if (chunk instanceof Uint8Array) return chunk.byteLength;
   return 0;
@@ -32,46 +32,3 @@ CountingResponse.prototype.end = function countingEnd(this: CountingResponse, ch
   if (typeof chunk !== 'function') this.bodyBytes += byteLength(chunk, encoding);
   return (end as (...args: unknown[]) => CountingResponse).call(this, chunk, encoding, cb);
 } as CountingResponse['end'];
-
-/**
- * The same count for HTTP/2 responses. Http2ServerResponse's end(chunk) goes through write(), so
- * only write() counts. Connection-specific fields are forbidden in HTTP/2 (RFC 9113 8.2.2) and Node
- * drops them with a process warning: the drain and the pipeline set `Connection: close` on any
- * response, so this class drops it quietly instead (GOAWAY is how HTTP/2 closes).
- */
-export class CountingHttp2Response extends Http2ServerResponse {
-  bodyBytes = 0;
-}
-
-const h2 = Http2ServerResponse.prototype;
-const isConnection = (name: unknown) => typeof name === 'string' && name.toLowerCase() === 'connection';
-
-function withoutConnection(headers: unknown): unknown {
-  if (Array.isArray(headers)) {
-    if (headers.every((entry) => Array.isArray(entry))) return headers.filter((entry: unknown[]) => !isConnection(entry[0]));
-    const out: unknown[] = [];
-    for (let i = 0; i < headers.length; i += 2) if (!isConnection(headers[i])) out.push(headers[i], headers[i + 1]);
-    return out;
-  }
-  if (headers === null || typeof headers !== 'object') return headers;
-  return Object.fromEntries(Object.entries(headers).filter(([name]) => !isConnection(name)));
-}
-
-CountingHttp2Response.prototype.write = function countingWrite(
-  this: CountingHttp2Response,
-  chunk: unknown,
-  encoding?: unknown,
-  cb?: unknown,
-) {
-  this.bodyBytes += byteLength(chunk, encoding);
-  return (h2.write as (...args: unknown[]) => boolean).call(this, chunk, encoding, cb);
-} as CountingHttp2Response['write'];
-
-CountingHttp2Response.prototype.setHeader = function quietSetHeader(this: CountingHttp2Response, name: string, value: unknown) {
-  if (isConnection(name)) return this;
-  return (h2.setHeader as (...args: unknown[]) => CountingHttp2Response).call(this, name, value);
-} as CountingHttp2Response['setHeader'];
-
-CountingHttp2Response.prototype.writeHead = function quietWriteHead(this: CountingHttp2Response, status: number, ...rest: unknown[]) {
-  return (h2.writeHead as (...args: unknown[]) => CountingHttp2Response).call(this, status, ...rest.map(withoutConnection));
-} as CountingHttp2Response['writeHead'];

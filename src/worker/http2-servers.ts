@@ -5,7 +5,7 @@ import type { Settings } from '../config/settings.js';
 import type { Logger } from '../log/logger.js';
 import type { ConnectionStep } from './connection-front.js';
 import { readPrefix } from './connection-front.js';
-import { CountingHttp2Response } from './counting-response.js';
+import { CountingHttp2Response } from './counting-http2-response.js';
 import { http1Options } from './servers.js';
 import type { TlsMaterial } from './tls-context.js';
 

@@ -5,7 +5,6 @@ import type { Settings } from '../config/settings.js';
 import type { Logger } from '../log/logger.js';
 import { type ConnectionStep, installFront } from './connection-front.js';
 import type { ConnectionTracker } from './connections.js';
-import { buildH2cServer, buildSecureHttp2Server, h2cSniffStep } from './http2-servers.js';
 import type { Http2Sessions } from './http2-sessions.js';
 import { buildServer } from './servers.js';
 import type { TlsMaterial } from './tls-context.js';
@@ -20,18 +19,31 @@ export interface ListenerServerOptions {
   sessions: Http2Sessions;
   /** The 'upgrade' listener when the app handles upgrades; without one Node serves them as requests. */
   upgrade: ((this: HttpServer, req: IncomingMessage, socket: Duplex, head: Buffer) => void) | null;
-  /** src/worker/proxy-protocol.ts when `proxy.protocol` is on (imported only then: see proxyProtocol()). */
-  proxy: ProxyProtocolModule | null;
+  modules: ServerModules;
 }
 
-type ProxyProtocolModule = typeof import('./proxy-protocol.js');
-
 /**
- * The PROXY protocol reader when `proxy.protocol` is on, else null: its parser library takes
- * ~15 ms of a worker's boot, which a server without a load balancer speaking PROXY should not pay.
+ * What serving the listeners needs beyond node:http, each imported only when the settings ask for
+ * it: a worker's boot is on the path of every start and every rotation. Their load times here:
+ * the PROXY protocol parser ~15 ms, node:http2 ~15 ms, node:https ~8 ms.
  */
-export async function proxyProtocol(settings: Settings): Promise<ProxyProtocolModule | null> {
-  return settings.proxy.protocol ? import('./proxy-protocol.js') : null;
+export interface ServerModules {
+  /** src/worker/proxy-protocol.ts when `proxy.protocol` is on. */
+  proxy: typeof import('./proxy-protocol.js') | null;
+  /** src/worker/http2-servers.ts when `worker_class` is http2. */
+  http2: typeof import('./http2-servers.js') | null;
+  /** node:https for HTTP/1 with TLS. */
+  https: typeof import('node:https') | null;
+}
+
+export async function serverModules(settings: Settings, tls: boolean): Promise<ServerModules> {
+  const http2 = settings.worker_class === 'http2';
+  const [proxy, http2Servers, https] = await Promise.all([
+    settings.proxy.protocol ? import('./proxy-protocol.js') : null,
+    http2 ? import('./http2-servers.js') : null,
+    tls && !http2 ? import('node:https') : null,
+  ]);
+  return { proxy, http2: http2Servers, https };
 }
 
 /**
@@ -45,12 +57,13 @@ export async function proxyProtocol(settings: Settings): Promise<ProxyProtocolMo
  * HTTP/1 tracker for `sessions`.
  */
 export function buildListenerServer(opts: ListenerServerOptions): HttpServer {
-  const { settings, tls, listener, log, tracker, sessions, proxy } = opts;
+  const { settings, tls, listener, log, tracker, sessions } = opts;
+  const { proxy, http2, https } = opts.modules;
   const steps: ConnectionStep[] = [];
   if (proxy) steps.push(proxy.proxyHeaderStep(settings, log));
   let server: HttpServer;
-  if (settings.worker_class === 'http2' && tls) {
-    const secure = buildSecureHttp2Server(settings, tls, listener);
+  if (http2 && tls) {
+    const secure = http2.buildSecureHttp2Server(settings, tls, listener);
     // Node's own test (lib/internal/http2/core.js): anything but no ALPN or http/1.1 is a session.
     secure.prependListener('secureConnection', (socket: TLSSocket) => {
       if (socket.alpnProtocol !== false && socket.alpnProtocol !== 'http/1.1') tracker.forget(socket);
@@ -58,11 +71,11 @@ export function buildListenerServer(opts: ListenerServerOptions): HttpServer {
     secure.on('session', (session) => sessions.add(session));
     server = secure as unknown as HttpServer;
   } else {
-    server = buildServer(settings, tls, listener);
-    if (settings.worker_class === 'http2') {
-      const h2c = buildH2cServer(settings, listener);
+    server = buildServer(settings, listener, tls && https ? { tls, createServer: https.createServer } : null);
+    if (http2) {
+      const h2c = http2.buildH2cServer(settings, listener);
       h2c.on('session', (session) => sessions.add(session));
-      steps.push(h2cSniffStep(h2c, settings, log, (socket) => tracker.forget(socket)));
+      steps.push(http2.h2cSniffStep(h2c, settings, log, (socket) => tracker.forget(socket)));
     }
   }
   if (opts.upgrade) server.on('upgrade', opts.upgrade);

@@ -1,5 +1,5 @@
 import { createServer as createHttpServer, type Server as HttpServer, type RequestListener, type ServerResponse } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import type { createServer as createHttpsServer } from 'node:https';
 import type { Settings } from '../config/settings.js';
 import type { InheritedListener } from '../ipc/messages.js';
 import { CountingResponse } from './counting-response.js';
@@ -21,13 +21,21 @@ export function http1Options(settings: Settings) {
   };
 }
 
+/** TLS for an HTTP/1 listener: the material, and node:https's createServer (imported only for TLS). */
+export interface SecureServing {
+  tls: TlsMaterial;
+  createServer: typeof createHttpsServer;
+}
+
 /**
  * One HTTP(S) server for one inherited listener (a Node server listens on one handle), with the
  * timeouts and limits from the settings.
  */
-export function buildServer(settings: Settings, tls: TlsMaterial | null, listener: RequestListener): HttpServer {
+export function buildServer(settings: Settings, listener: RequestListener, secure: SecureServing | null): HttpServer {
   const options = http1Options(settings);
-  const server = tls ? createHttpsServer({ ...options, ...tls.options } as never, listener) : createHttpServer(options, listener);
+  const server = secure
+    ? secure.createServer({ ...options, ...secure.tls.options } as never, listener)
+    : createHttpServer(options, listener);
   server.keepAliveTimeout = options.keepAliveTimeout;
   server.maxHeadersCount = settings.limit_request_fields;
   server.maxConnections = settings.worker_connections;

@@ -12,7 +12,7 @@ import type { LoadedApp, UpgradeHandler } from './app-loader.js';
 import { ConnectionTracker } from './connections.js';
 import { Drain } from './drain.js';
 import { Http2Sessions } from './http2-sessions.js';
-import { buildListenerServer, proxyProtocol } from './listener-servers.js';
+import { buildListenerServer, serverModules } from './listener-servers.js';
 import { OpenResponses } from './open-responses.js';
 import { ProxyRules } from './proxy-trust.js';
 import { HeadScanner } from './request-head.js';
@@ -20,7 +20,7 @@ import { identify } from './request-identity.js';
 import { RequestLimits } from './request-limits.js';
 import { appListener, type RequestCounters, type RequestHooks, requestPipeline } from './request-pipeline.js';
 import { listenOnInherited } from './servers.js';
-import { loadTlsMaterial, type TlsMaterial } from './tls-context.js';
+import type { TlsMaterial } from './tls-context.js';
 import { UpgradedSockets } from './upgrades.js';
 
 type TlsServer = import('node:tls').Server;
@@ -41,6 +41,7 @@ export class Worker {
   private retireAsked = false;
   private drain: Drain | null = null;
   private tls: TlsMaterial | null = null;
+  private tlsContext: typeof import('./tls-context.js') | null = null;
   private readonly sessions: Http2Sessions;
   private readonly upgrades: UpgradedSockets;
   /** Prometheus and StatsD (src/metrics/); null when both are off. */
@@ -91,17 +92,19 @@ export class Worker {
       requestHooks: requestHooks(this.hooks, this.hookWorker),
       metrics: this.metrics,
     });
-    this.tls = loadTlsMaterial(settings.tls, baseDir);
+    // node:tls and node:crypto's X509 are loaded only for a server that serves TLS.
+    if (settings.tls.certfile && settings.tls.keyfile) this.tlsContext = await import('./tls-context.js');
+    this.tls = this.tlsContext?.loadTlsMaterial(settings.tls, baseDir) ?? null;
     if (this.tls) this.log.info({ subject: this.tls.subject, validTo: this.tls.validTo }, 'tls certificate loaded');
     // Upgrades reach the app's `upgrade` or, for an app-owned http.Server, its 'upgrade' listeners.
     const handlers = app.upgrade ? [app.upgrade] : app.kind === 'server' ? (app.server.listeners('upgrade') as UpgradeHandler[]) : [];
     const upgrade = handlers.length
       ? this.upgrades.listener({ handlers, prepare: (req) => identify(req, requestIdHeader, proxyRules), serve: listener })
       : null;
-    const proxy = await proxyProtocol(settings);
+    const modules = await serverModules(settings, this.tls !== null);
     for (const inherited of listeners) {
       const { log, tracker, sessions } = this;
-      const server = buildListenerServer({ settings, tls: this.tls, listener, log, tracker, sessions, upgrade, proxy });
+      const server = buildListenerServer({ settings, tls: this.tls, listener, log, tracker, sessions, upgrade, modules });
       logClientErrors(server, this.accessLog);
       this.servers.push(server);
       await listenOnInherited(server, inherited, settings.backlog);
@@ -146,7 +149,7 @@ export class Worker {
   reloadTls(): void {
     const { settings, baseDir } = this.boot;
     try {
-      const next = loadTlsMaterial(settings.tls, baseDir);
+      const next = this.tlsContext?.loadTlsMaterial(settings.tls, baseDir);
       if (!next) return;
       for (const server of this.servers) (server as unknown as TlsServer).setSecureContext(next.options);
       this.tls = next;

@@ -6,11 +6,14 @@
  * checks that of ajv only the runtime helpers of the generated validator load, not the compiler.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
+import { makeCerts } from '../helpers/certs.js';
 import { runBounded } from '../helpers/run.js';
-import { BIN, cleanEnv, tempDir } from '../helpers/server.js';
+import { BIN, cleanEnv, FIXTURE_APPS, serverYaml, startServer, tempDir } from '../helpers/server.js';
 
 /** What parsing, validating and the command line need; nothing else may load. */
 const ALLOWED = new Set(['ajv', 'commander', 'js-yaml']);
@@ -85,4 +88,50 @@ test('check-config loads ajv runtime helpers only, never its compiler', { timeou
     [],
     'ajv/dist/core, ajv/dist/compile or another part of ajv was loaded: validate with src/config/validator.generated.ts',
   );
+});
+
+/** A resolve hook reporting each Node built-in that tsicorn's own modules import, with the process id. */
+const BUILTIN_HOOKS = `
+export async function resolve(specifier, context, next) {
+  const result = await next(specifier, context);
+  if (result.url.startsWith('node:') && (context.parentURL ?? '').includes('/dist/src/'))
+    process.stderr.write(${JSON.stringify(MARK)} + process.pid + ' ' + result.url + '\\n');
+  return result;
+}
+`;
+
+/** The built-ins the (one) worker of a server with `extra` settings imported by the time it was ready. */
+async function workerBuiltins(t: TestContext, extra: Record<string, unknown>, files: Record<string, string>): Promise<Set<string>> {
+  const dir = tempDir(t, {
+    ...files,
+    'hooks.mjs': BUILTIN_HOOKS,
+    'register.mjs': "import { register } from 'node:module';\nregister('./hooks.mjs', import.meta.url);\n",
+  });
+  writeFileSync(join(dir, 'server.yaml'), serverYaml(join(FIXTURE_APPS, 'listener.cjs'), { workers: 1, ...extra }));
+  // Workers are forked with the master's execArgv and environment: the hook runs in them too.
+  const running = await startServer(t, { cwd: dir, env: { NODE_OPTIONS: `--import=${pathToFileURL(join(dir, 'register.mjs')).href}` } });
+  const [worker] = running.workerPids();
+  const prefix = `${MARK}${worker} `;
+  return new Set(running.stderrText.filter((line) => line.startsWith(prefix)).map((line) => line.slice(prefix.length)));
+}
+
+test('a worker imports node:https, node:tls and node:http2 only for listeners that serve them', {
+  timeout: 60_000,
+  skip: spawnSync('openssl', ['version']).error !== undefined && 'needs openssl',
+}, async (t) => {
+  // Each takes milliseconds of every worker's boot, on the path of every start and rotation.
+  const plain = await workerBuiltins(t, {}, {});
+  assert.ok(plain.has('node:http'), `the hook saw no import of node:http: ${[...plain]}`);
+  for (const name of ['node:https', 'node:tls', 'node:http2']) assert.ok(!plain.has(name), `a plain HTTP/1 worker imported ${name}`);
+
+  const dir = tempDir(t);
+  const certs = makeCerts(dir, ['server']);
+  const pem = (file: string) => readFileSync(file, 'utf8');
+  const tls = await workerBuiltins(
+    t,
+    { tls: { certfile: 'server.pem', keyfile: 'server.key' } },
+    { 'server.pem': pem(certs.cert('server')), 'server.key': pem(certs.key('server')) },
+  );
+  assert.ok(tls.has('node:https') && tls.has('node:tls'), `a TLS worker imported ${[...tls]}`);
+  assert.ok(!tls.has('node:http2'), 'an HTTP/1 worker with TLS imported node:http2');
 });
