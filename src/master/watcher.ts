@@ -1,6 +1,5 @@
 import { extname, resolve } from 'node:path';
-import { type FSWatcher, watch } from 'chokidar';
-import picomatch from 'picomatch';
+import type { FSWatcher } from 'chokidar';
 import type { LoadedConfig } from '../config/load.js';
 import type { Logger } from '../log/logger.js';
 
@@ -18,12 +17,26 @@ const CODE_DEBOUNCE_MS = 300;
 export class ReloadWatcher {
   private readonly watchers: FSWatcher[] = [];
   private readonly timers = new Map<WatchKind, NodeJS.Timeout>();
+  private readonly started: Promise<void>;
+  private closed = false;
 
+  /**
+   * Starts watching once chokidar and picomatch are loaded. They take ~25 ms to load, so the
+   * master creates its watcher after forking the first workers: they load while the workers boot.
+   */
   constructor(
     config: LoadedConfig,
     private readonly log: Logger,
     private readonly onChange: (kind: WatchKind, path: string) => void,
   ) {
+    this.started = this.start(config).catch((err: Error) =>
+      this.log.error({ error: err.message }, 'cannot watch files for changes; reload with SIGHUP'),
+    );
+  }
+
+  private async start(config: LoadedConfig): Promise<void> {
+    const [{ watch }, { default: picomatch }] = await Promise.all([import('chokidar'), import('picomatch')]);
+    if (this.closed) return;
     const { settings, baseDir, file } = config;
     if (settings.reload.config && file) {
       const watcher = watch(file, { ignoreInitial: true, awaitWriteFinish: { stabilityThreshold: 60, pollInterval: 20 } });
@@ -105,6 +118,8 @@ export class ReloadWatcher {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
+    await this.started;
     for (const timer of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
     await Promise.all(this.watchers.splice(0).map((w) => w.close()));

@@ -164,7 +164,6 @@ export async function serve(opts: ServeOptions): Promise<number> {
       else running.requestReload({ source: kind === 'config' ? 'watch' : 'code', path });
     };
     let watched = outcome.config;
-    watcher = new ReloadWatcher(outcome.config, log, onFileChange);
     const controlPath = controlSocketPath(outcome.config);
     if (controlPath) {
       // A successor (USR2) takes the socket over from the master it replaces.
@@ -173,7 +172,10 @@ export async function serve(opts: ServeOptions): Promise<number> {
       );
       if (control) log.info({ path: control.path }, 'control socket ready');
     }
-    const failure = await running.run(opts.signals);
+    const stopped = running.run(opts.signals);
+    // After run() forked the first workers: the watcher's modules load while they boot.
+    watcher = new ReloadWatcher(outcome.config, log, onFileChange);
+    const failure = await stopped;
     if (failure) throw failure;
     return 0;
   } finally {
