@@ -29,10 +29,7 @@ function http2Options(settings: Settings) {
  */
 export function buildSecureHttp2Server(settings: Settings, tls: TlsMaterial, listener: RequestListener): Http2SecureServer {
   const h1 = http1Options(settings);
-  const server = createSecureServer(
-    { ...tls.options, ...http2Options(settings), allowHTTP1: true, Http1ServerResponse: h1.ServerResponse as never },
-    listener as never,
-  );
+  const server = createSecureServer({ ...tls.options, ...http2Options(settings), allowHTTP1: true }, listener as never);
   // The HTTP/1.1 fallback is Node's http connection handling running on this server: it reads its
   // timeouts from these properties, which createSecureServer has no options for.
   Object.assign(server, {

@@ -5,7 +5,7 @@ import type { AccessLog } from '../log/access-log.js';
 import type { Logger } from '../log/logger.js';
 import type { LoadedApp } from './app-loader.js';
 import type { ConnectionTracker } from './connections.js';
-import type { CountingResponse } from './counting-response.js';
+import { type CountedResponse, countBody } from './counting-response.js';
 import type { OpenEntry, OpenResponses } from './open-responses.js';
 import type { ProxyRules } from './proxy-trust.js';
 import { setRawHeader } from './raw-headers.js';
@@ -92,7 +92,7 @@ function loggedStatus(res: ServerResponse): number {
 
 function bodyBytes(req: IncomingMessage, res: ServerResponse): number {
   if (req.method === 'HEAD' || res.statusCode === 204 || res.statusCode === 304) return 0;
-  return (res as CountingResponse).bodyBytes ?? 0;
+  return (res as CountedResponse).bodyBytes ?? 0;
 }
 
 const TRACKED = Symbol('tsicorn.tracked');
@@ -176,6 +176,8 @@ export function requestPipeline(opts: PipelineOptions): RequestListener {
     (res as ServerResponse & Tracked)[TRACKED] = state;
     counters.open.link(state);
     res.on('close', onClose);
+    // HTTP/2 responses count their bytes in their class (counting-http2-response.ts).
+    if (accessLog.enabled && !http2) countBody(res);
     if (!opts.keepAlive || opts.isDraining()) res.setHeader('connection', 'close');
     const refusal = head ? limits.check(req, head) : limits.checkHttp2(req);
     if (refusal) {

@@ -1,14 +1,12 @@
-import { createServer as createHttpServer, type Server as HttpServer, type RequestListener, type ServerResponse } from 'node:http';
+import { createServer as createHttpServer, type Server as HttpServer, type RequestListener } from 'node:http';
 import type { createServer as createHttpsServer } from 'node:https';
 import type { Settings } from '../config/settings.js';
 import type { InheritedListener } from '../ipc/messages.js';
-import { CountingResponse } from './counting-response.js';
 import type { TlsMaterial } from './tls-context.js';
 
 /** The HTTP/1 timeouts from the settings, as http.Server options and properties. */
 export function http1Options(settings: Settings) {
   return {
-    ServerResponse: CountingResponse as unknown as typeof ServerResponse,
     keepAliveTimeout: settings.keepalive * 1000,
     headersTimeout: settings.headers_timeout * 1000,
     requestTimeout: settings.request_timeout * 1000,

@@ -1,10 +1,9 @@
-import type { IncomingMessage, RequestListener, Server } from 'node:http';
+import { type IncomingMessage, type RequestListener, type Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../log/logger.js';
 import type { UpgradeHandler } from './app-loader.js';
 import type { ConnectionTracker } from './connections.js';
-import { CountingResponse } from './counting-response.js';
 import type { DrainPart } from './drain.js';
 
 /**
@@ -110,7 +109,7 @@ function servePlain(req: IncomingMessage, socket: Socket, serve: RequestListener
     socket.destroy();
     return;
   }
-  const res = new CountingResponse(req);
+  const res = new ServerResponse(req);
   res.shouldKeepAlive = false;
   // The socket's 'close' becomes the response's (the pipeline's access log and counters wait on it).
   res.assignSocket(socket);
