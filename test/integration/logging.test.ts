@@ -63,6 +63,35 @@ test('json access log, request ids honoured or made, a Gunicorn format string', 
   assert.equal(server.countLogs('rotation started'), 0, 'log settings apply without a rotation');
 });
 
+test('the access log turned on by a live reload counts body bytes from the next request, no worker replaced', {
+  timeout: 30_000,
+}, async (t) => {
+  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 1 }) } });
+  const [pid] = server.workerPids();
+  assert.equal((await fetch(`${server.url()}/download?chunks=1`)).status, 200);
+  writeFileSync(
+    join(server.dir, 'server.yaml'),
+    serverYaml(APP, { workers: 1, log: { accesslog: 'access.log', access_format: '%(U)s %(s)s %(B)s' } }),
+  );
+  await server.waitForLog('config reloaded', { trigger: 'watch' });
+  // The workers apply it when the master's message arrives: ask until a line is written.
+  await until('an access log line', () => {
+    fetch(`${server.url()}/ping`)
+      .then((res) => res.arrayBuffer())
+      .catch(() => undefined);
+    return accessLines(server).length > 0;
+  });
+  // Chunked, written in two calls: the count is the body, not the socket's bytes.
+  const body = await (await fetch(`${server.url()}/download?chunks=2`)).arrayBuffer();
+  assert.equal(body.byteLength, 131_072);
+  await until('the download logged', () => accessLines(server).some((l) => l.startsWith('/download ')));
+  assert.deepEqual(
+    accessLines(server).filter((l) => l.startsWith('/download ')),
+    ['/download 200 131072'],
+  );
+  assert.deepEqual(server.workerPids(), [pid], 'the access log setting applies live');
+});
+
 test('4 workers under load write one file: only whole lines, none lost', { timeout: 60_000 }, async (t) => {
   const server = await startServer(t, {
     files: { 'server.yaml': serverYaml(APP, { workers: 4, log: { accesslog: 'access.log' } }) },
