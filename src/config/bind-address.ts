@@ -1,4 +1,4 @@
-import { isIP } from 'node:net';
+import { ipFamily } from './ip-family.js';
 
 /** A listener address as written in `bind`, parsed once; the master's listeners use the same parser. */
 export type BindAddress = { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string } | { kind: 'fd'; fd: number };
@@ -23,10 +23,10 @@ export function parseHostPort(text: string, allowEmptyHost: boolean): { kind: 't
   if (!m) return null;
   const port = Number(m[3]);
   if (port > 65535) return null;
-  if (m[1] !== undefined) return isIP(m[1]) === 6 ? { kind: 'tcp', host: m[1], port } : null;
+  if (m[1] !== undefined) return ipFamily(m[1]) === 6 ? { kind: 'tcp', host: m[1], port } : null;
   const host = m[2] ?? '';
   if (host === '') return allowEmptyHost ? { kind: 'tcp', host: '', port } : null;
-  return isIP(host) === 4 || HOSTNAME.test(host) ? { kind: 'tcp', host, port } : null;
+  return ipFamily(host) === 4 || HOSTNAME.test(host) ? { kind: 'tcp', host, port } : null;
 }
 
 /** An address or CIDR range for the trust lists (`10.0.0.0/8`, `::1`, `*`). */
@@ -34,7 +34,7 @@ export function isIpOrCidr(text: string): boolean {
   if (text === '*') return true;
   const [ip, prefix, extra] = text.split('/');
   if (extra !== undefined || !ip) return false;
-  const family = isIP(ip);
+  const family = ipFamily(ip);
   if (family === 0) return false;
   if (prefix === undefined) return true;
   return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);

@@ -1,5 +1,5 @@
-import { isIP } from 'node:net';
 import { parseHostPort } from '../config/bind-address.js';
+import { ipFamily } from '../config/ip-family.js';
 import type { Settings } from '../config/settings.js';
 import type { Logger } from '../log/logger.js';
 
@@ -53,7 +53,7 @@ export async function createStatsd(settings: Settings['statsd'], log: Logger): P
       maxBufferSize: PACKET_BYTES,
       bufferFlushInterval: FLUSH_MS,
       // A host name is looked up once a minute, not on every packet.
-      cacheDns: isIP(target.host) === 0,
+      cacheDns: ipFamily(target.host) === 0,
       datadog: false,
       includeDataDogTags: false,
       errorHandler: (err: Error) => {

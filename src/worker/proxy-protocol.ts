@@ -1,5 +1,6 @@
-import { isIP, type Server, type Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import { AddressFamilyType, Command, type IPv6ProxyAddress, V1ProxyProtocol, V2ProxyProtocol } from 'proxy-protocol-js';
+import { ipFamily } from '../config/ip-family.js';
 import type { Settings } from '../config/settings.js';
 import type { Logger } from '../log/logger.js';
 import { type ConnectionStep, readPrefix } from './connection-front.js';
@@ -51,7 +52,7 @@ function parseV1(line: string): DeclaredPeer | null {
   }
   const family = parsed.inetProtocol === 'TCP4' ? 4 : 6;
   const { source, destination } = parsed;
-  if (isIP(source.ipAddress) !== family || isIP(destination.ipAddress) !== family)
+  if (ipFamily(source.ipAddress) !== family || ipFamily(destination.ipAddress) !== family)
     throw new ProxyHeaderError(`v1: address is not ${parsed.inetProtocol}`);
   return { address: source.ipAddress, port: port(String(source.port)), family: family === 4 ? 'IPv4' : 'IPv6' };
 }
@@ -81,7 +82,7 @@ function parseV2(header: Buffer): DeclaredPeer | null {
   if (parsed.addressFamilyType === AddressFamilyType.INET6) {
     const address = parsed.proxyAddress as IPv6ProxyAddress;
     const text = ipv6Text(address.sourceAddress.address);
-    return { address: text, port: address.sourcePort, family: isIP(text) === 4 ? 'IPv4' : 'IPv6' };
+    return { address: text, port: address.sourcePort, family: ipFamily(text) === 4 ? 'IPv4' : 'IPv6' };
   }
   return null;
 }

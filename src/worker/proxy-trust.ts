@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
-import { BlockList, isIP } from 'node:net';
+import { BlockList } from 'node:net';
+import { ipFamily } from '../config/ip-family.js';
 import type { Settings } from '../config/settings.js';
 import { removeRawHeaders, setRawHeader } from './raw-headers.js';
 
@@ -7,12 +8,12 @@ import { removeRawHeaders, setRawHeader } from './raw-headers.js';
 const FORWARDED_HEADERS = ['forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-real-ip'];
 
 function family(address: string): 'ipv4' | 'ipv6' {
-  return isIP(address) === 6 ? 'ipv6' : 'ipv4';
+  return ipFamily(address) === 6 ? 'ipv6' : 'ipv4';
 }
 
 /** `::ffff:10.0.0.1` (an IPv4 peer on a dual-stack socket) is `10.0.0.1`. */
 export function plainAddress(address: string | undefined): string | undefined {
-  return address?.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
+  return address?.startsWith('::ffff:') && ipFamily(address.slice(7)) === 4 ? address.slice(7) : address;
 }
 
 /** Addresses whose answer a TrustList keeps: a client set larger than this starts over. */
@@ -44,7 +45,7 @@ export class TrustList {
     let verdict = this.verdicts.get(address);
     if (verdict === undefined) {
       const plain = plainAddress(address) ?? address;
-      verdict = isIP(plain) !== 0 && this.list.check(plain, family(plain));
+      verdict = ipFamily(plain) !== 0 && this.list.check(plain, family(plain));
       if (this.verdicts.size >= VERDICTS_KEPT) this.verdicts.clear();
       this.verdicts.set(address, verdict);
     }
@@ -61,7 +62,7 @@ function forwardedFor(header: string): string[] {
       if (key?.trim().toLowerCase() !== 'for' || raw === undefined) continue;
       let value = raw.trim().replace(/^"|"$/g, '');
       if (value.startsWith('[')) value = value.slice(1, value.indexOf(']'));
-      else if (isIP(value) === 0 && value.includes(':')) value = value.slice(0, value.lastIndexOf(':'));
+      else if (ipFamily(value) === 0 && value.includes(':')) value = value.slice(0, value.lastIndexOf(':'));
       out.push(value);
     }
   }
@@ -137,7 +138,7 @@ export class ProxyRules {
     let address = plainAddress(peer) ?? '-';
     for (let i = chain.length - 1; i >= 0; i--) {
       const hop = chain[i] ?? '';
-      if (isIP(hop) === 0) break;
+      if (ipFamily(hop) === 0) break;
       address = hop;
       if (!this.trusted.has(hop)) break;
     }
