@@ -45,7 +45,8 @@ export class TrustList {
     let verdict = this.verdicts.get(address);
     if (verdict === undefined) {
       const plain = plainAddress(address) ?? address;
-      verdict = ipFamily(plain) !== 0 && this.list.check(plain, family(plain));
+      const kind = ipFamily(plain);
+      verdict = kind !== 0 && this.list.check(plain, kind === 6 ? 'ipv6' : 'ipv4');
       if (this.verdicts.size >= VERDICTS_KEPT) this.verdicts.clear();
       this.verdicts.set(address, verdict);
     }
