@@ -30,8 +30,8 @@ const SWEEP_MS = 50;
 /**
  * Retires a worker without dropping a request: stop accepting (the master's socket stays open,
  * so other workers take new connections), mark every response still to be written
- * `Connection: close`, close sockets once idle for `idleGraceMs`, and finish when nothing is
- * open — or cut everything at `gracefulMs`.
+ * `Connection: close`, close sockets once seen idle for `idleGraceMs`, and finish when nothing
+ * is open — or cut everything at `gracefulMs`.
  */
 export class Drain {
   private sweep: NodeJS.Timeout | undefined;
@@ -40,10 +40,10 @@ export class Drain {
   constructor(private readonly opts: DrainOptions) {}
 
   start(): void {
-    const { servers, counters } = this.opts;
+    const { servers } = this.opts;
     // net.Server's close, not http.Server's: the latter also reaps idle keep-alive sockets at once.
     for (const server of servers) NetServer.prototype.close.call(server);
-    for (const res of counters.open) if (!res.headersSent) res.setHeader('connection', 'close');
+    this.opts.tracker.closeAfterResponses();
     for (const part of this.parts) part.start();
     this.sweep = setInterval(() => this.check(), SWEEP_MS);
     this.deadline = setTimeout(() => this.finish(true), this.opts.gracefulMs);
@@ -52,7 +52,7 @@ export class Drain {
 
   private check(): void {
     const open = this.opts.tracker.closeIdle(this.opts.idleGraceMs, Date.now());
-    if (open === 0 && this.opts.counters.inflight === 0 && this.parts.every((part) => part.open === 0)) this.finish(false);
+    if (open === 0 && this.opts.counters.http2.size === 0 && this.parts.every((part) => part.open === 0)) this.finish(false);
   }
 
   private get parts(): DrainPart[] {

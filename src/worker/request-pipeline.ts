@@ -1,10 +1,8 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { AccessLog } from '../log/access-log.js';
 import type { Logger } from '../log/logger.js';
 import type { LoadedApp } from './app-loader.js';
-import type { ConnectionTracker } from './connections.js';
 import { type CountedResponse, countBody } from './counting-response.js';
 import type { OpenEntry, OpenResponses } from './open-responses.js';
 import type { ProxyRules } from './proxy-trust.js';
@@ -48,14 +46,15 @@ export async function appListener(app: LoadedApp, log: Logger): Promise<AnyListe
 
 export interface RequestCounters {
   requests: number;
-  inflight: number;
-  /** Responses not yet closed: a drain marks those without headers `Connection: close`. */
-  open: OpenResponses;
+  /**
+   * HTTP/2 requests not yet closed, oldest first (their size is the HTTP/2 requests in flight).
+   * HTTP/1 ones are read from the connections when asked (ConnectionTracker), not tracked.
+   */
+  http2: OpenResponses;
 }
 
 export interface PipelineOptions {
   listener: AnyListener;
-  tracker: ConnectionTracker;
   counters: RequestCounters;
   log: Logger;
   /** True once the worker drains: every further response closes its connection. */
@@ -106,7 +105,8 @@ interface Tracked {
 }
 interface RequestState extends OpenEntry {
   started: number;
-  socket: Socket | null;
+  /** Linked into counters.http2. */
+  http2: boolean;
   remoteAddr: string;
   requestId: string;
   certUser: string | undefined;
@@ -114,11 +114,13 @@ interface RequestState extends OpenEntry {
 
 /**
  * Wraps the app's listener with what every request needs: counting for heartbeats and
- * max_requests, connection tracking for the drain, and a 500 instead of a dead worker when the
- * handler throws or its promise rejects (bare Node would crash on a synchronous throw).
+ * max_requests, the limits, the request id and the client behind a proxy, and a 500 instead of a
+ * dead worker when the handler throws or its promise rejects (bare Node would crash on a
+ * synchronous throw). A response is followed to its end only for what needs its end: the access
+ * log, metrics, post_request, and HTTP/2's count of requests in flight.
  */
 export function requestPipeline(opts: PipelineOptions): RequestListener {
-  const { listener, tracker, counters, log } = opts;
+  const { listener, counters, log } = opts;
   const fail = (err: unknown, req: IncomingMessage, res: ServerResponse) => {
     log.error({ err, method: req.method, url: req.url }, 'request handler failed');
     if (!res.headersSent) {
@@ -137,9 +139,7 @@ export function requestPipeline(opts: PipelineOptions): RequestListener {
     if (!state) return;
     this[TRACKED] = undefined;
     requestHooks?.post(req, this);
-    counters.inflight--;
-    counters.open.unlink(state);
-    if (state.socket) tracker.requestEnded(state.socket);
+    if (state.http2) counters.http2.unlink(state);
     if (metrics === null && !accessLog.enabled) return;
     // One clock read for both: the metrics and the access log show the same duration.
     const ms = performance.now() - state.started;
@@ -160,24 +160,23 @@ export function requestPipeline(opts: PipelineOptions): RequestListener {
     }
   }
   return (req, res) => {
-    const started = performance.now();
     counters.requests++;
-    counters.inflight++;
-    // HTTP/1 connections only: HTTP/2 sessions drain through their own tracker (and a closed
-    // session's socket proxy throws on any read).
     const http2 = isHttp2(req);
-    const socket = http2 ? null : req.socket;
-    if (socket) tracker.requestStarted(socket);
+    // Followed to its end only for what needs the end (a clock read, a listener, an object).
+    const follow = http2 || accessLog.enabled || metrics !== null || requestHooks !== null;
+    const started = follow ? performance.now() : 0;
     // Read before anything is added: the limits count the fields the client sent.
     const head = http2 ? undefined : scanner.scan(req);
     // Honour the client's (or proxy's) request id, resolve the client through the proxy rules.
     const { requestId, madeId, remoteAddr, certUser } = identify(req, requestIdHeader, proxyRules, head);
-    const state: RequestState = { res, prev: null, next: null, started, socket, remoteAddr, requestId, certUser };
-    (res as ServerResponse & Tracked)[TRACKED] = state;
-    counters.open.link(state);
-    res.on('close', onClose);
-    // HTTP/2 responses count their bytes in their class (counting-http2-response.ts).
-    if (accessLog.enabled && !http2) countBody(res);
+    if (follow) {
+      const state: RequestState = { res, prev: null, next: null, started, http2, remoteAddr, requestId, certUser };
+      (res as ServerResponse & Tracked)[TRACKED] = state;
+      if (http2) counters.http2.link(state);
+      res.on('close', onClose);
+      // HTTP/2 responses count their bytes in their class (counting-http2-response.ts).
+      if (accessLog.enabled && !http2) countBody(res);
+    }
     if (!opts.keepAlive || opts.isDraining()) res.setHeader('connection', 'close');
     const refusal = head ? limits.check(req, head) : limits.checkHttp2(req);
     if (refusal) {

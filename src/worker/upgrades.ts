@@ -111,7 +111,8 @@ function servePlain(req: IncomingMessage, socket: Socket, serve: RequestListener
   }
   const res = new ServerResponse(req);
   res.shouldKeepAlive = false;
-  // The socket's 'close' becomes the response's (the pipeline's access log and counters wait on it).
+  // The socket's 'close' becomes the response's (the pipeline's access log waits on it), and the
+  // connection tracker sees the socket busy until the response finishes.
   res.assignSocket(socket);
   res.once('finish', () => socket.end());
   serve(req, res);

@@ -1,4 +1,4 @@
-import type { Server as HttpServer } from 'node:http';
+import type { Server as HttpServer, IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Hooks } from '../hooks/hooks.js';
 import type { MasterMessage, WorkerMessage } from '../ipc/messages.js';
@@ -32,7 +32,7 @@ export type Boot = Extract<MasterMessage, { type: 'boot' }>;
  * drain that ends it. Its counterpart in the master is src/master/worker-handle.ts.
  */
 export class Worker {
-  private readonly counters: RequestCounters = { requests: 0, inflight: 0, open: new OpenResponses() };
+  private readonly counters: RequestCounters = { requests: 0, http2: new OpenResponses() };
   private readonly tracker = new ConnectionTracker();
   private readonly servers: HttpServer[] = [];
   private heartbeat: NodeJS.Timeout | undefined;
@@ -70,10 +70,9 @@ export class Worker {
     const { settings, baseDir, listeners } = this.boot;
     const proxyRules = new ProxyRules(settings.proxy);
     const requestIdHeader = settings.log.request_id_header.toLowerCase();
-    this.metrics = await WorkerMetrics.create(settings, this.boot.id, () => this.counters.inflight, this.log);
+    this.metrics = await WorkerMetrics.create(settings, this.boot.id, () => this.load().inflight, this.log);
     const listener = requestPipeline({
       listener: await appListener(app, this.log),
-      tracker: this.tracker,
       counters: this.counters,
       log: this.log,
       isDraining: () => this.drain !== null,
@@ -130,7 +129,7 @@ export class Worker {
   /** Once a heartbeat interval, and as a request starts: counts, and the oldest request in flight. */
   private beat(): void {
     this.lastBeatAt = Date.now();
-    sendToMaster(heartbeat(this.counters));
+    sendToMaster(heartbeat(this.load()));
   }
 
   /**
@@ -139,7 +138,17 @@ export class Worker {
    * that knows of no request must not stop the next request from beating before the app runs.
    */
   report(answers?: number): void {
-    sendToMaster(heartbeat(this.counters, answers));
+    sendToMaster(heartbeat(this.load(), answers));
+  }
+
+  /** Requests so far and in flight: HTTP/1 ones read from the connections, HTTP/2 ones counted. */
+  private load(): Load {
+    const http2 = this.counters.http2;
+    return {
+      requests: this.counters.requests,
+      inflight: this.tracker.inflight() + http2.size,
+      oldest: this.tracker.oldestRequest() ?? http2.oldest()?.req,
+    };
   }
 
   /**
@@ -194,7 +203,7 @@ export class Worker {
     }
     if (this.drain) return;
     clearInterval(this.heartbeat);
-    this.log.info({ reason, inflight: this.counters.inflight, connections: this.tracker.openConnections }, 'worker draining');
+    this.log.info({ reason, inflight: this.load().inflight, connections: this.tracker.openConnections }, 'worker draining');
     this.drain = new Drain({
       servers: this.servers,
       tracker: this.tracker,
@@ -218,17 +227,25 @@ export class Worker {
   }
 }
 
+/** What a worker is serving now. */
+interface Load {
+  requests: number;
+  inflight: number;
+  /** The request in flight longest (as far as can be told: see ConnectionTracker.oldestRequest). */
+  oldest: IncomingMessage | undefined;
+}
+
 /**
  * What a heartbeat says: this process's counts, memory and CPU now, and the oldest request in
- * flight. `counters` is null before the worker serves (a status asked while the app loads).
+ * flight. `load` is null before the worker serves (a status asked while the app loads).
  */
-export function heartbeat(counters: RequestCounters | null, answers?: number): Extract<WorkerMessage, { type: 'heartbeat' }> {
-  const req = counters?.open.oldest()?.req;
+export function heartbeat(load: Load | null, answers?: number): Extract<WorkerMessage, { type: 'heartbeat' }> {
+  const req = load?.oldest;
   const cpu = process.cpuUsage();
   return {
     type: 'heartbeat',
-    requests: counters?.requests ?? 0,
-    inflight: counters?.inflight ?? 0,
+    requests: load?.requests ?? 0,
+    inflight: load?.inflight ?? 0,
     rss: process.memoryUsage.rss(),
     cpuMs: (cpu.user + cpu.system) / 1000,
     ...(req ? { oldest: `${req.method} ${req.url}` } : {}),

@@ -4,6 +4,7 @@ import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { runLoad } from '../helpers/load.js';
+import { RawClient } from '../helpers/raw-http.js';
 import { BIN, cleanEnv, isAlive, ROOT, type RunningServer, serverYaml, startServer, until } from '../helpers/server.js';
 
 const APP = join(ROOT, 'test', 'fixtures', 'serve', 'node-app.cjs');
@@ -51,6 +52,37 @@ for (const close of [false, true]) {
     t.diagnostic(`${mode}: ${result.total} requests during 20 reloads, 0 failed`);
   });
 }
+
+test('a drain answers the request in flight and the next one on an idle keep-alive connection, each with Connection: close', {
+  timeout: 30_000,
+}, async (t) => {
+  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 1, keepalive: 5 }) } });
+  const [old] = server.workerPids();
+  const busy = await RawClient.open(server.url());
+  const idle = await RawClient.open(server.url());
+  t.after(() => {
+    busy.destroy();
+    idle.destroy();
+  });
+  idle.send('GET /first HTTP/1.1\r\nHost: x\r\n\r\n');
+  await idle.waitFor('the first answer', (text) => text.includes('"path":"/first"'));
+  assert.doesNotMatch(idle.text, /\r\nconnection: close\r\n/i, 'before the drain the connection is kept');
+  // In flight when the drain begins: its head is not written yet (a rotation waits min_uptime 1 s).
+  busy.send('GET /slow?ms=4000 HTTP/1.1\r\nHost: x\r\n\r\n');
+  process.kill(server.pid, 'SIGHUP');
+  await server.waitForLog('worker draining', { component: 'worker', pid: old });
+  // Idle for less than the keep-alive grace: the old worker still answers on it, and says it closes.
+  const before = idle.text.length;
+  idle.send('GET /second HTTP/1.1\r\nHost: x\r\n\r\n');
+  const second = (await idle.readAll()).slice(before);
+  assert.match(second, /^HTTP\/1\.1 200 OK\r\n/);
+  assert.match(second, /\r\nconnection: close\r\n/i);
+  assert.match(second, new RegExp(`"pid":${old},"path":"/second"`), 'answered by the draining worker');
+  const slow = await busy.readAll();
+  assert.match(slow, /\r\nconnection: close\r\n/i, 'the response in flight at the drain closes its connection');
+  assert.match(slow, /slept 4000$/);
+  await server.waitForLog('worker exited', { workerPid: old, reason: 'reload' });
+});
 
 test('saving the file: workers 2 → 3 applies live; invalid YAML keeps serving; delete + re-create survives', {
   timeout: 60_000,
