@@ -70,7 +70,7 @@ export class Worker {
     const { settings, baseDir, listeners } = this.boot;
     const proxyRules = new ProxyRules(settings.proxy);
     const requestIdHeader = settings.log.request_id_header.toLowerCase();
-    this.metrics = await WorkerMetrics.create(settings, this.boot.id, () => this.load().inflight, this.log);
+    this.metrics = await WorkerMetrics.create(settings, this.boot.id, () => this.inflight(), this.log);
     const listener = requestPipeline({
       listener: await appListener(app, this.log),
       counters: this.counters,
@@ -141,13 +141,16 @@ export class Worker {
     sendToMaster(heartbeat(this.load(), answers));
   }
 
-  /** Requests so far and in flight: HTTP/1 ones read from the connections, HTTP/2 ones counted. */
+  /** Requests in flight: HTTP/1 ones read from the connections, HTTP/2 ones counted. */
+  private inflight(): number {
+    return this.tracker.inflight() + this.counters.http2.size;
+  }
+
   private load(): Load {
-    const http2 = this.counters.http2;
     return {
       requests: this.counters.requests,
-      inflight: this.tracker.inflight() + http2.size,
-      oldest: this.tracker.oldestRequest() ?? http2.oldest()?.req,
+      inflight: this.inflight(),
+      oldest: this.tracker.oldestRequest() ?? this.counters.http2.oldest()?.req,
     };
   }
 
@@ -203,7 +206,7 @@ export class Worker {
     }
     if (this.drain) return;
     clearInterval(this.heartbeat);
-    this.log.info({ reason, inflight: this.load().inflight, connections: this.tracker.openConnections }, 'worker draining');
+    this.log.info({ reason, inflight: this.inflight(), connections: this.tracker.openConnections }, 'worker draining');
     this.drain = new Drain({
       servers: this.servers,
       tracker: this.tracker,
