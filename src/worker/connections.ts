@@ -22,8 +22,8 @@ function current(state: SocketState): ServerResponse | undefined {
 /**
  * The worker's HTTP/1 connections, and which are busy: read from Node's own state when asked (a
  * heartbeat, a status, a drain's sweep), so a request pays nothing for it. Tracking each request
- * (a 'close' listener, a counter on its socket, an entry in a list) cost ~2,800 CPU instructions
- * of the ~60,000 a hello-world request takes (bench/request-instructions.mjs).
+ * (a 'close' listener, a counter on its socket, an entry in a list) cost 1,900–3,400 CPU
+ * instructions of the ~59,000 a hello-world request took (bench/request-instructions.mjs).
  *
  * Why not `http.Server.close()` or `closeIdleConnections()` for the drain: on Node 20 they close
  * every "idle" keep-alive socket at once, including those whose next request is already on the
