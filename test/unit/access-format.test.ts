@@ -173,3 +173,28 @@ test('within a byte limit, JSON stays valid JSON, UTF-8 and escapes counted as w
   assert.equal(parsed.request_id, 'req-1');
   assert.equal(JSON.parse(compileAccessFormat('json')(record(), 4095)).truncated, undefined);
 });
+
+test('the presets written as one function give the same line as their atoms', () => {
+  const atoms = {
+    common: '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s',
+    combined: '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"',
+  };
+  const basic = `Basic ${Buffer.from('alice:secret').toString('base64')}`;
+  const records: AccessRecord[] = [
+    record(),
+    record({ headers: { referer: 'https://example.com/', 'user-agent': 'curl/8.5' } }),
+    record({ headers: { authorization: basic, 'user-agent': 'a "quoted" \\ agent\x01\xe9' } }),
+    record({ url: '/caf\xc3\xa9?q="x"', method: 'PROPFIND', headers: { referer: '' } }),
+    { ...record(), bytes: 0, status: 304, user: 'bob (cert)' },
+    { ...record(), req: { headers: {} }, requestLine: 'GARBAGE\x7f "line"', status: 400, bytes: 0, requestId: null },
+    { ...record(), req: { headers: {} }, status: 408, bytes: 0, requestId: null },
+  ];
+  for (const [preset, text] of Object.entries(atoms)) {
+    const fast = compileAccessFormat(preset);
+    const parts = compileAccessFormat(text);
+    for (const r of records) {
+      assert.equal(fast(r), parts(r), `${preset}: ${JSON.stringify(r.req)}`);
+      assert.equal(fast(r, 120), parts(r, 120), `${preset}, fitted to 120 bytes`);
+    }
+  }
+});
