@@ -197,7 +197,10 @@ function commonLine(r: AccessRecord): string {
 function combinedLine(r: AccessRecord): string {
   return `${commonLine(r)} "${shown(reqHeader(r.req, 'referer'))}" "${shown(reqHeader(r.req, 'user-agent'))}"`;
 }
-const PRESET_LINES: Record<string, Fixed> = { common: commonLine, combined: combinedLine };
+const PRESET_LINES = new Map<string, Fixed>([
+  ['common', commonLine],
+  ['combined', combinedLine],
+]);
 
 /** The text a part writes: supplied values escaped, a missing one `-`. */
 function render(part: Part): Fixed {
@@ -294,7 +297,8 @@ const malformed = (text: string) =>
  */
 export function compileAccessFormat(format: string): AccessFormatter {
   if (format === 'json') return jsonFormatter;
-  const text = PRESETS[format] ?? format;
+  // Own names only: a format that is literally `toString` is text, not Object.prototype's.
+  const text = Object.hasOwn(PRESETS, format) ? (PRESETS[format] as string) : format;
   const parts: Part[] = [];
   const token = /%%|%\((\{([^}]*)\}([ieo])|[A-Za-z])\)s/g;
   let last = 0;
@@ -325,7 +329,7 @@ export function compileAccessFormat(format: string): AccessFormatter {
   if (tail.includes('%(')) throw malformed(tail);
   if (tail) parts.push(literal(tail));
   if (parts.length === 0) throw new AccessFormatError('the format is empty');
-  const preset = PRESET_LINES[format];
+  const preset = PRESET_LINES.get(format);
   if (preset) {
     return (r, maxBytes = Number.POSITIVE_INFINITY) => {
       const line = preset(r);

@@ -197,4 +197,6 @@ test('the presets written as one function give the same line as their atoms', ()
       assert.equal(fast(r, 120), parts(r, 120), `${preset}, fitted to 120 bytes`);
     }
   }
+  // Only the presets' own names: a format that is an Object.prototype name is plain text.
+  for (const name of ['toString', 'constructor', '__proto__']) assert.equal(compileAccessFormat(name)(record()), name);
 });
