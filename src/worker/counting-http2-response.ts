@@ -5,8 +5,9 @@ import { byteLength } from './counting-response.js';
  * The access log's body count for HTTP/2 responses (countBody() in counting-response.ts does it for
  * HTTP/1), always on: HTTP/2 needs this class anyway. Http2ServerResponse's end(chunk) goes through
  * write(), so only write() counts. Connection-specific fields are forbidden in HTTP/2 (RFC 9113 8.2.2) and Node
- * drops them with a process warning: the drain and the pipeline set `Connection: close` on any
- * response, so this class drops it quietly instead (GOAWAY is how HTTP/2 closes).
+ * drops them with a process warning: the pipeline sets `Connection: close` on any response while
+ * the worker drains (or with keepalive 0), so this class drops it quietly instead (GOAWAY is how
+ * HTTP/2 closes).
  */
 export class CountingHttp2Response extends Http2ServerResponse {
   bodyBytes = 0;
