@@ -40,10 +40,19 @@ export function buildServer(settings: Settings, listener: RequestListener, secur
   return server;
 }
 
-/** Accepts on the inherited descriptor; resolves when listening, rejects with the system error. */
+/**
+ * Accepts on the inherited descriptor; resolves when listening, rejects with the system error.
+ * Under round-robin (no descriptor: the master accepts and hands connections over) the server
+ * never listens, but it still emits 'listening', as a Node cluster worker's server does under
+ * round-robin: that is where http.Server arms its connection list and the checks of
+ * headers_timeout and request_timeout. Without it a slowloris client was never cut.
+ */
 export function listenOnInherited(server: HttpServer, inherited: InheritedListener, backlog: number): Promise<void> {
   const { fd } = inherited;
-  if (fd === null) return Promise.resolve();
+  if (fd === null) {
+    server.emit('listening');
+    return Promise.resolve();
+  }
   return new Promise((resolvePromise, reject) => {
     const onError = (err: NodeJS.ErrnoException) => reject(new ListenError(inherited.address, err.code ?? 'UNKNOWN', err.message));
     server.once('error', onError);

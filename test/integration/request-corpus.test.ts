@@ -3,6 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { RawClient } from '../helpers/raw-http.js';
 import { ROOT, type RunningServer, serverYaml, startServer } from '../helpers/server.js';
 
 const CORPUS = join(ROOT, 'test', 'fixtures', 'requests');
@@ -157,4 +158,28 @@ test('300 slowloris connections are cut after headers_timeout while normal clien
   });
   clearInterval(trickle);
   assert.ok(Math.max(...closedAt) <= 4000, `the last slow connection closed after ${Math.max(...closedAt)} ms (headers_timeout 2 s + 2 s)`);
+});
+
+test('under balance: round-robin too, headers_timeout and request_timeout cut a slow client', { timeout: 30_000 }, async (t) => {
+  // The master accepts and hands each connection over: the worker's server never listens itself,
+  // which once left Node's checks of both timeouts unarmed (a slow head stayed open for good).
+  const yaml = serverYaml(APP, { workers: 1, balance: 'round-robin', headers_timeout: 1, request_timeout: 2 });
+  const server = await startServer(t, { files: { 'server.yaml': yaml } });
+  const slowHead = await RawClient.open(server.url());
+  const slowBody = await RawClient.open(server.url());
+  t.after(() => {
+    slowHead.destroy();
+    slowBody.destroy();
+  });
+  const sent = Date.now();
+  slowHead.send('GET / HTTP/1.1\r\nHost: x\r\n');
+  slowBody.send('POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab');
+  const [head, body] = await Promise.all([slowHead.readAll(), slowBody.readAll()]);
+  const elapsed = Date.now() - sent;
+  assert.equal(head, 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n');
+  assert.equal(body, 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n');
+  // request_timeout 2 s, and Node looks every 500 ms.
+  assert.ok(elapsed < 4000, `both were cut after ${elapsed} ms`);
+  const res = await fetch(`${server.url()}/`, { signal: AbortSignal.timeout(5000) });
+  assert.equal(res.status, 200, 'the worker serves on');
 });
