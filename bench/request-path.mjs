@@ -6,7 +6,7 @@
 // checkout's tsicorn (e.g. `git worktree add /tmp/base main && cd /tmp/base && npm ci && npm run build`),
 // each plain, with TLS, and with the access log on. Rounds alternate; medians.
 //
-//   npm run build && node bench/request-path.mjs [--base /tmp/base --rounds 3 --duration 4 --only 'tls,cluster worker']
+//   npm run build && node bench/request-path.mjs [--base /tmp/base --rounds 3 --duration 4 --only 'tls,cluster worker' --close]
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,8 +23,11 @@ const { values: args } = parseArgs({
     rounds: { type: 'string', default: '3' },
     duration: { type: 'string', default: '4' },
     only: { type: 'string' },
+    // Every request on a new connection: what a connection costs (accept, socket, close).
+    close: { type: 'boolean', default: false },
   },
 });
+const CLOSE = args.close ? ['-H', 'Connection: close'] : [];
 if (!has('wrk')) {
   console.error('wrk is not installed: apt-get install -y wrk');
   process.exit(2);
@@ -103,7 +106,7 @@ for (let round = 1; round <= Number(args.rounds); round++) {
       // The serving process: the group's only member, or the leader's child (the worker).
       const group = members(p.pgid);
       const worker = group.length > 1 ? group.filter((m) => m.pid !== p.pgid).map((m) => m.pid) : [p.pgid];
-      spawnSync('wrk', ['-t1', '-c50', '-d1s', url], { stdio: 'ignore' });
+      spawnSync('wrk', ['-t1', '-c50', '-d1s', ...CLOSE, url], { stdio: 'ignore' });
       let best = null;
       for (let attempt = 0; attempt < 3; attempt++) {
         await quiet(0.08, 20_000);
@@ -111,7 +114,7 @@ for (let round = 1; round <= Number(args.rounds); round++) {
         const s0 = selfCpu();
         const g0 = groupCpu([p.pgid]);
         const w0 = worker.reduce((a, x) => a + ticks(x), 0);
-        const out = spawnSync('wrk', ['-t1', '-c50', `-d${args.duration}s`, url], { encoding: 'utf8' }).stdout;
+        const out = spawnSync('wrk', ['-t1', '-c50', `-d${args.duration}s`, ...CLOSE, url], { encoding: 'utf8' }).stdout;
         const w1 = worker.reduce((a, x) => a + ticks(x), 0);
         const m1 = machineBusy();
         const foreign = (m1.busy - m0.busy - (selfCpu() - s0) - (groupCpu([p.pgid]) - g0)) / (m1.total - m0.total);
@@ -134,7 +137,7 @@ for (let round = 1; round <= Number(args.rounds); round++) {
   }
 }
 console.log(
-  `one worker, wrk -t1 -c50 -d${args.duration}s, ${args.rounds} rounds alternating, medians; node ${process.version}; ${new Date().toISOString()}\n`,
+  `one worker, wrk -t1 -c50 -d${args.duration}s${args.close ? ', Connection: close' : ''}, ${args.rounds} rounds alternating, medians; node ${process.version}; ${new Date().toISOString()}\n`,
 );
 console.log('| contender | req/s | worker CPU µs/request |\n| --- | ---: | ---: |');
 for (const [name, r] of results) console.log(`| ${name} | ${median(r.rps).toFixed(0)} | ${median(r.us).toFixed(2)} |`);
