@@ -81,8 +81,9 @@ export interface ClientInfo {
  * same name. From an untrusted peer every forwarding header is removed, so it cannot be spoofed.
  * From a trusted one, the client is the right-most address of X-Forwarded-For (or Forwarded)
  * that is not itself a trusted proxy, and the scheme is https when a secure_scheme_header says so.
- * The app sees the result as `req.socket.remoteAddress` and a normalized `x-forwarded-proto`,
- * in req.headers and req.rawHeaders alike.
+ * The app sees the result as `req.socket.remoteAddress` and, when any forwarding field came, a
+ * normalized `x-forwarded-proto`, in req.headers and req.rawHeaders alike. A request with no
+ * forwarding field is left as sent, from a trusted peer too: there is nothing to normalize.
  */
 export class ProxyRules {
   private readonly trusted: TrustList;
@@ -109,18 +110,10 @@ export class ProxyRules {
    * knows for HTTP/1 without a lookup per name in req.headers; true when not known).
    */
   apply(req: IncomingMessage, peer: string | undefined, encrypted: boolean, forwarding = true): ClientInfo {
-    const trusted = this.trusted.has(peer);
-    if (!forwarding) {
-      // Nothing to strip or follow: a trusted peer's request still gets its normalized scheme.
-      if (trusted) {
-        const proto = encrypted ? 'https' : 'http';
-        req.headers['x-forwarded-proto'] = proto;
-        req.rawHeaders.push('x-forwarded-proto', proto);
-      }
-      return { address: plainAddress(peer) ?? '-', secure: encrypted };
-    }
+    // Nothing to strip, follow or normalize: the request reaches the app as it was sent.
+    if (!forwarding) return { address: plainAddress(peer) ?? '-', secure: encrypted };
     const headers = req.headers;
-    if (!trusted) {
+    if (!this.trusted.has(peer)) {
       let removed = false;
       for (const name of this.stripped) {
         if (name in headers) {

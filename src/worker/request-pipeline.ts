@@ -168,7 +168,7 @@ export function requestPipeline(opts: PipelineOptions): RequestListener {
     // Read before anything is added: the limits count the fields the client sent.
     const head = http2 ? undefined : scanner.scan(req);
     // Honour the client's (or proxy's) request id, resolve the client through the proxy rules.
-    const { requestId, madeId, remoteAddr, certUser } = identify(req, requestIdHeader, proxyRules, head);
+    const { requestId, madeId, remoteAddr, certUser } = identify(req, requestIdHeader, proxyRules, head, accessLog.enabled);
     if (follow) {
       const state: RequestState = { res, prev: null, next: null, started, http2, remoteAddr, requestId, certUser };
       (res as ServerResponse & Tracked)[TRACKED] = state;

@@ -55,6 +55,22 @@ test('on a keep-alive connection, a request without forwarding headers after a f
   assert.deepEqual(remotes, ['198.51.100.23', '127.0.0.1']);
 });
 
+test('a request with no forwarding field reaches the app as sent; the app and the access log see the peer', {
+  timeout: 30_000,
+}, async (t) => {
+  // With the access log off the worker does not read the peer itself: req.socket.remoteAddress is Node's.
+  for (const accesslog of [null, 'access.log']) {
+    const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 1, log: { accesslog } }) } });
+    const body = (await (await fetch(`${server.url()}/whoami`)).json()) as Record<string, unknown>;
+    assert.deepEqual(body, { remote: '127.0.0.1', xff: null, proto: null, forwarded: null }, `accesslog: ${accesslog}`);
+    if (accesslog) {
+      const log = join(server.dir, accesslog);
+      await until('the access line', () => existsSync(log) && readFileSync(log, 'utf8').includes('/whoami'));
+      assert.match(readFileSync(log, 'utf8'), /^127\.0\.0\.1 - - /);
+    }
+  }
+});
+
 test('a fetch handler (its Request is built from rawHeaders) sees no forwarding header from an untrusted peer either', {
   timeout: 30_000,
 }, async (t) => {
