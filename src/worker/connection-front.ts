@@ -12,17 +12,23 @@ export type ConnectionStep = (socket: Socket, next: () => void) => void;
  * http2's session). The server still listens, so `maxConnections`, `close()` and Node's
  * headers_timeout checks (armed on 'listening') behave as before; round-robin's
  * `server.emit('connection', socket)` goes through the steps too. Only listeners present now are
- * wrapped: ones added later (the connection tracker) see every socket at once.
+ * wrapped. `hold` is told of each socket as it enters (the connection tracker counts it open) and
+ * returns what to call when the server's own handling takes it.
  */
-export function installFront(server: Server, steps: ConnectionStep[]): void {
+export function installFront(server: Server, steps: ConnectionStep[], hold: (socket: Socket) => () => void): void {
   if (steps.length === 0) return;
   const own = server.listeners('connection') as ((socket: Socket) => void)[];
   server.removeAllListeners('connection');
   server.on('connection', (socket: Socket) => {
+    // Held (counted open) until the server's own handling takes it, or it closes.
+    const release = hold(socket);
     const run = (i: number): void => {
       const step = steps[i];
       if (step) step(socket, () => run(i + 1));
-      else for (const listener of own) listener.call(server, socket);
+      else {
+        release();
+        for (const listener of own) listener.call(server, socket);
+      }
     };
     run(0);
   });

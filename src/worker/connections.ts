@@ -4,26 +4,46 @@ import type { Server, Socket } from 'node:net';
 /** Node's http.Server keeps the response being written on the socket it serves (for decades). */
 type HttpSocket = Socket & { _httpMessage?: ServerResponse | null; _parent?: Socket };
 
-interface SocketState {
-  /** The socket Node's HTTP parser serves on: the accepted one, or the TLSSocket over it. */
-  http: HttpSocket;
+/**
+ * Node's own list of an http.Server's HTTP/1 connections, one parser each, oldest request first
+ * (what `closeAllConnections()` and the headers_timeout checks read). Armed on 'listening'.
+ */
+interface NodeConnections {
+  all(): { socket?: HttpSocket | null }[];
+}
+const NODE_LIST = 'http.server.connections';
+
+function nodeConnections(server: Server): NodeConnections | undefined {
+  const key = Object.getOwnPropertySymbols(server).find((symbol) => symbol.description === NODE_LIST);
+  const list = key && (server as unknown as Record<symbol, unknown>)[key];
+  return list && typeof (list as NodeConnections).all === 'function' ? (list as NodeConnections) : undefined;
+}
+
+/** What a drain remembers of a connection between its sweeps. */
+interface DrainLook {
   /** When a drain first saw the connection idle; undefined until then and whenever it is busy. */
   idleSince: number | undefined;
-  /** bytesRead at the drain's last look (-1: not looked yet): bytes since mean a request is coming. */
+  /** bytesRead at the drain's last look: bytes since mean a request is coming. */
   readAt: number;
 }
 
 /** The response a connection is writing now, unless it is done. */
-function current(state: SocketState): ServerResponse | undefined {
-  const res = state.http._httpMessage;
+function current(socket: HttpSocket): ServerResponse | undefined {
+  const res = socket._httpMessage;
   return res && !res.writableFinished ? res : undefined;
 }
 
 /**
  * The worker's HTTP/1 connections, and which are busy: read from Node's own state when asked (a
- * heartbeat, a status, a drain's sweep), so a request pays nothing for it. Tracking each request
- * (a 'close' listener, a counter on its socket, an entry in a list) cost 1,900–3,400 CPU
- * instructions of the ~59,000 a hello-world request took (bench/request-instructions.mjs).
+ * heartbeat, a status, a drain's sweep), so neither a request nor a connection pays for it.
+ * Node's http.Server already lists its connections; a Map of our own (a set and a delete per
+ * connection, and a 'close' listener) cost ~8,000 of the ~217,000 CPU instructions a request on
+ * its own connection took (bench/request-instructions.mjs, Connection: close). A Node without the
+ * list gets that Map back. Each connection's socket is the one its parser reads: for TLS, the
+ * TLSSocket. Upgraded sockets leave the list with their parser; HTTP/2 sessions never join it.
+ *
+ * Sockets still in front of the parser (reading a PROXY header, told from HTTP/2) are held here
+ * until they reach it, so a drain neither misses nor waits on nothing for them.
  *
  * Why not `http.Server.close()` or `closeIdleConnections()` for the drain: on Node 20 they close
  * every "idle" keep-alive socket at once, including those whose next request is already on the
@@ -32,28 +52,87 @@ function current(state: SocketState): ServerResponse | undefined {
  * `Connection: close`, and only closes a connection it has seen idle, reading nothing, for a grace.
  */
 export class ConnectionTracker {
-  private readonly sockets = new Map<Socket, SocketState>();
+  private readonly servers: Server[] = [];
+  /** Servers whose connections Node does not list: tracked here instead. */
+  private readonly own = new Map<Socket, HttpSocket>();
+  private readonly front = new Set<Socket>();
+  /** Connections handed over by the master (round-robin) and still open: worker_connections counts them. */
+  private handed = 0;
+  private readonly looks = new WeakMap<Socket, DrainLook>();
 
-  watch(server: Server): void {
+  /**
+   * `secure`: a TLS server, whose parser (and Node's listing) comes only after the handshake: the
+   * socket is held until then, or a drain would not wait for it and cut the handshake. Watch before
+   * installFront(), so that the hold starts once the front has passed the socket on.
+   */
+  watch(server: Server, secure: boolean): void {
+    server.once('listening', () => {
+      if (nodeConnections(server)) this.servers.push(server);
+      else this.trackOwn(server);
+    });
+    if (!secure) return;
     server.on('connection', (socket: Socket) => {
-      this.sockets.set(socket, { http: socket, idleSince: undefined, readAt: -1 });
-      socket.once('close', () => this.sockets.delete(socket));
+      this.enterFront(socket);
     });
-    // A TLS server's 'connection' gives the raw socket; its requests come on the TLSSocket over
-    // it. Without this a busy TLS connection looked idle and a drain cut its request.
+    // Now an HTTP/1 connection in Node's list, or an HTTP/2 session drained with the sessions.
     server.on('secureConnection', (tls: HttpSocket) => {
-      const state = tls._parent && this.sockets.get(tls._parent);
-      if (state) state.http = tls;
+      if (tls._parent) this.front.delete(tls._parent);
     });
+  }
+
+  /** The old way, for a Node whose http.Server keeps no list. */
+  private trackOwn(server: Server): void {
+    server.on('connection', (socket: Socket) => {
+      this.own.set(socket, socket);
+      socket.once('close', () => this.own.delete(socket));
+    });
+    // A TLS server's 'connection' gives the raw socket; its requests come on the TLSSocket over it.
+    server.on('secureConnection', (tls: HttpSocket) => {
+      if (tls._parent && this.own.has(tls._parent)) this.own.set(tls._parent, tls);
+    });
+  }
+
+  /** A connection the master accepted (round-robin), about to be served. */
+  handedOver(socket: Socket): void {
+    this.handed++;
+    socket.once('close', () => this.handed--);
+  }
+
+  /** The socket is read by a front step (connection-front.ts) until `leave` is called. */
+  enterFront(socket: Socket): () => void {
+    this.front.add(socket);
+    const leave = () => {
+      this.front.delete(socket);
+      socket.off('close', leave);
+    };
+    socket.once('close', leave);
+    return leave;
   }
 
   /** The connection is no longer HTTP/1 (an upgrade, an HTTP/2 session): its own tracker drains it. */
   forget(socket: Socket): void {
-    if (!this.sockets.delete(socket)) this.sockets.delete((socket as HttpSocket)._parent as Socket);
+    this.front.delete(socket);
+    if (!this.own.delete(socket)) this.own.delete((socket as HttpSocket)._parent as Socket);
   }
 
+  /** Every HTTP/1 connection: the socket its parser reads. */
+  private sockets(): HttpSocket[] {
+    const out: HttpSocket[] = [];
+    for (const server of this.servers) {
+      for (const { socket } of nodeConnections(server)?.all() ?? []) if (socket) out.push(socket);
+    }
+    for (const socket of this.own.values()) out.push(socket);
+    return out;
+  }
+
+  /** Open connections: every HTTP/1 one, and those still in front of the parser. */
   get openConnections(): number {
-    return this.sockets.size;
+    return this.sockets().length + this.front.size;
+  }
+
+  /** Open connections the master handed over (round-robin): what worker_connections bounds there. */
+  get handedOverOpen(): number {
+    return this.handed;
   }
 
   /**
@@ -62,14 +141,18 @@ export class ConnectionTracker {
    */
   inflight(): number {
     let busy = 0;
-    for (const state of this.sockets.values()) if (current(state)) busy++;
+    for (const socket of this.sockets()) if (current(socket)) busy++;
     return busy;
   }
 
-  /** A request in flight, from the longest-open connection that has one. */
+  /**
+   * A request in flight, for the timeout log. Node's list puts a connection still reading its
+   * request by that request's start, oldest first, after those reading nothing (a hung GET is among
+   * those), which come in no particular order: with one request in flight it is that one.
+   */
   oldestRequest(): IncomingMessage | undefined {
-    for (const state of this.sockets.values()) {
-      const res = current(state);
+    for (const socket of this.sockets()) {
+      const res = current(socket);
       if (res) return res.req;
     }
     return undefined;
@@ -77,8 +160,8 @@ export class ConnectionTracker {
 
   /** A drain began: each response still to write its head says `Connection: close`. */
   closeAfterResponses(): void {
-    for (const state of this.sockets.values()) {
-      const res = current(state);
+    for (const socket of this.sockets()) {
+      const res = current(socket);
       if (res && !res.headersSent) res.setHeader('connection', 'close');
     }
   }
@@ -86,24 +169,36 @@ export class ConnectionTracker {
   /**
    * One sweep of a drain: destroys connections seen idle for at least `graceMs` (neither writing a
    * response nor reading anything since the last sweep); returns how many remain open. The grace
-   * counts from the first sweep that saw a connection idle, never from before the drain.
+   * counts from the first sweep that saw a connection idle, never from before the drain. A socket
+   * still in front of the parser (a TLS handshake, a PROXY header) that reads nothing is idle too.
    */
   closeIdle(graceMs: number, now: number): number {
-    for (const [socket, state] of this.sockets) {
+    let open = 0;
+    for (const socket of [...this.sockets(), ...this.front]) {
+      if (socket.destroyed) continue;
+      open++;
       const read = socket.bytesRead;
-      const readSince = state.readAt !== -1 && read !== state.readAt;
-      state.readAt = read;
-      if (readSince || current(state)) {
-        state.idleSince = undefined;
+      let look = this.looks.get(socket);
+      if (look === undefined) {
+        look = { idleSince: undefined, readAt: read };
+        this.looks.set(socket, look);
+      } else if (read !== look.readAt) {
+        look.readAt = read;
+        look.idleSince = undefined;
         continue;
       }
-      state.idleSince ??= now;
-      if (now - state.idleSince >= graceMs) socket.destroy();
+      if (current(socket)) {
+        look.idleSince = undefined;
+        continue;
+      }
+      look.idleSince ??= now;
+      if (now - look.idleSince >= graceMs) socket.destroy();
     }
-    return this.sockets.size;
+    return open;
   }
 
   destroyAll(): void {
-    for (const socket of this.sockets.keys()) socket.destroy();
+    for (const socket of this.sockets()) socket.destroy();
+    for (const socket of this.front) socket.destroy();
   }
 }

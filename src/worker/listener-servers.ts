@@ -79,9 +79,8 @@ export function buildListenerServer(opts: ListenerServerOptions): HttpServer {
     }
   }
   if (opts.upgrade) server.on('upgrade', opts.upgrade);
-  installFront(server, steps);
+  tracker.watch(server, tls !== null);
+  installFront(server, steps, (socket) => tracker.enterFront(socket));
   if (tls && proxy) proxy.carryDeclaredPeer(server);
-  // After the front: the tracker sees each socket when accepted, before its PROXY header is read.
-  tracker.watch(server);
   return server;
 }

@@ -176,10 +176,11 @@ export class Worker {
     const server = this.servers[index];
     // Node's own maxConnections check runs only for connections its server accepted; one handed
     // over is refused here the same way (closed at once), so worker_connections holds either way.
-    if (!server || this.drain || this.tracker.openConnections >= this.boot.settings.worker_connections) {
+    if (!server || this.drain || this.tracker.handedOverOpen >= this.boot.settings.worker_connections) {
       socket.destroy();
       return;
     }
+    this.tracker.handedOver(socket);
     server.emit('connection', socket);
   }
 
@@ -234,7 +235,7 @@ export class Worker {
 interface Load {
   requests: number;
   inflight: number;
-  /** The request in flight longest (as far as can be told: see ConnectionTracker.oldestRequest). */
+  /** A request in flight, the longest as far as Node tells (see ConnectionTracker.oldestRequest). */
   oldest: IncomingMessage | undefined;
 }
 

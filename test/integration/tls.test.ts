@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
+import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { connect } from 'node:tls';
@@ -256,6 +258,32 @@ function scanCiphers(port: number): Record<string, string[]> {
   assert.ok(Object.keys(offered).length > 0, `nmap found no TLS at all:\n${r.stdout}${r.stderr}`);
   return offered;
 }
+
+test('TLS: SIGTERM does not wait out a connection that never starts its handshake', {
+  timeout: 30_000,
+  skip: !hasTools && 'needs openssl',
+}, async (t) => {
+  // Node lists a TLS connection only once its handshake is done; before that the drain holds it
+  // and closes it when it has read nothing for the grace, as an idle keep-alive connection.
+  const dir = tempDir(t);
+  makeCerts(dir, ['server']);
+  const tls = { certfile: 'server.pem', keyfile: 'server.key' };
+  writeFileSync(join(dir, 'server.yaml'), serverYaml(APP, { workers: 1, keepalive: 20, graceful_timeout: 20, tls }));
+  const server = await startServer(t, { cwd: dir });
+  const silent = netConnect(Number(new URL(server.url()).port), '127.0.0.1');
+  t.after(() => silent.destroy());
+  silent.on('error', () => {});
+  const closed = once(silent, 'close');
+  await once(silent, 'connect');
+  // A full TLS exchange on another connection: the worker has accepted the silent one by then.
+  assert.equal(await presentedCN(Number(new URL(server.url()).port), join(dir, 'ca.pem')), 'server');
+  const started = Date.now();
+  process.kill(server.pid, 'SIGTERM');
+  assert.equal(await server.waitForExit(), 0);
+  const tookMs = Date.now() - started;
+  assert.ok(tookMs < 5000, `the stop took ${tookMs} ms with graceful_timeout 20 s`);
+  await closed;
+});
 
 test('TLS cipher scan (nmap ssl-enum-ciphers, RSA key): TLS 1.2 and 1.3 only, forward secrecy and AEAD only', {
   timeout: 120_000,
