@@ -166,6 +166,14 @@ export class RunningServer {
     return Promise.race([this.exited.then(() => this.exitCode), timeout]).finally(() => clearTimeout(timer));
   }
 
+  /** Sends SIGTERM; resolves with the exit code and the milliseconds the stop took. */
+  async terminate(ms = 15_000): Promise<{ code: number | null; tookMs: number }> {
+    const started = Date.now();
+    process.kill(this.pid, 'SIGTERM');
+    const code = await this.waitForExit(ms);
+    return { code, tookMs: Date.now() - started };
+  }
+
   /** The worker pids currently ready, per the master's log. */
   workerPids(): number[] {
     const alive = new Map<number, number>();
