@@ -14,17 +14,22 @@ export class CountingHttp2Response extends Http2ServerResponse {
 }
 
 const h2 = Http2ServerResponse.prototype;
-const isConnection = (name: unknown) => typeof name === 'string' && name.toLowerCase() === 'connection';
+/** `connection` in any case; the length test spares a lower-cased copy of every other name. */
+const isConnection = (name: unknown) => typeof name === 'string' && name.length === 10 && name.toLowerCase() === 'connection';
 
+/** The headers given to writeHead(), without `connection`: the same object when it has none (nearly always). */
 function withoutConnection(headers: unknown): unknown {
+  if (headers === null || typeof headers !== 'object') return headers;
   if (Array.isArray(headers)) {
     if (headers.every((entry) => Array.isArray(entry))) return headers.filter((entry: unknown[]) => !isConnection(entry[0]));
     const out: unknown[] = [];
     for (let i = 0; i < headers.length; i += 2) if (!isConnection(headers[i])) out.push(headers[i], headers[i + 1]);
     return out;
   }
-  if (headers === null || typeof headers !== 'object') return headers;
-  return Object.fromEntries(Object.entries(headers).filter(([name]) => !isConnection(name)));
+  for (const name in headers) {
+    if (isConnection(name)) return Object.fromEntries(Object.entries(headers).filter(([key]) => !isConnection(key)));
+  }
+  return headers;
 }
 
 CountingHttp2Response.prototype.write = function countingWrite(
@@ -42,6 +47,13 @@ CountingHttp2Response.prototype.setHeader = function quietSetHeader(this: Counti
   return (h2.setHeader as (...args: unknown[]) => CountingHttp2Response).call(this, name, value);
 } as CountingHttp2Response['setHeader'];
 
-CountingHttp2Response.prototype.writeHead = function quietWriteHead(this: CountingHttp2Response, status: number, ...rest: unknown[]) {
-  return (h2.writeHead as (...args: unknown[]) => CountingHttp2Response).call(this, status, ...rest.map(withoutConnection));
+// Fixed arity: Node's writeHead(statusCode, statusMessage, headers) reads a missing one as undefined.
+CountingHttp2Response.prototype.writeHead = function quietWriteHead(
+  this: CountingHttp2Response,
+  status: number,
+  message?: unknown,
+  headers?: unknown,
+) {
+  const writeHead = h2.writeHead as (...args: unknown[]) => CountingHttp2Response;
+  return writeHead.call(this, status, withoutConnection(message), withoutConnection(headers));
 } as CountingHttp2Response['writeHead'];

@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { BlockList } from 'node:net';
 import { ipFamily } from '../config/ip-family.js';
 import type { Settings } from '../config/settings.js';
@@ -103,6 +103,12 @@ export class ProxyRules {
   /** The fields only a trusted proxy may set (lower-case): HeadScanner tells whether any came. */
   get forwardingNames(): ReadonlySet<string> {
     return this.stripped;
+  }
+
+  /** Whether any of forwardingNames is among `headers` (HTTP/2, upgrades; for HTTP/1 HeadScanner tells). */
+  forwardedBy(headers: IncomingHttpHeaders): boolean {
+    for (const name of this.stripped) if (headers[name] !== undefined) return true;
+    return false;
   }
 
   /**

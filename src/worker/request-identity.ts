@@ -89,8 +89,8 @@ function certUser(transport: Socket): string | undefined {
  * from forwarded_allow_ips; the address the app (req.socket.remoteAddress) and the access log see
  * is the resolved one. Read at once: a socket whose client has gone no longer knows its address.
  * `head`: an HTTP/1 request's fields as HeadScanner read them (absent for HTTP/2 and upgrades).
- * `needAddress`: the caller uses `remoteAddr` (the access log); without it, an HTTP/1 request with
- * no forwarding field on a connection whose peer was never read gets `-`.
+ * `needAddress`: the caller uses `remoteAddr` and `certUser` (the access log); without it, a request
+ * with no forwarding field may get `-` and undefined (see below).
  */
 export function identify(
   req: IncomingMessage,
@@ -112,25 +112,28 @@ export function identify(
     requestId = madeId ? madeIds.next() : (incoming as string);
     req.headers[requestIdHeader] = requestId;
   }
+  const forwarding = head ? head.forwarding : proxyRules.forwardedBy(req.headers);
   const http2 = head ? false : isHttp2(req);
   const transport = http2 ? transportOf(req) : req.socket;
   // (Read, not tested with `in`: an HTTP/2 session's socket proxy stores the symbol but does not report it.)
   const held = transport as Socket & { [PEERS]?: Peers };
-  let peers = held[PEERS];
-  // Nothing to decide (no forwarding field), nothing shown yet on this connection, nobody asking:
-  // the peer is not read. Reading it (getpeername(2), an object, a property on the socket) was
-  // ~12,500 of the ~217,000 CPU instructions a request on its own connection cost (callgrind). The app's
-  // req.socket.remoteAddress is then Node's own getter, read if the app asks.
-  if (head && !head.forwarding && peers === undefined && !needAddress) {
-    return { requestId, madeId, remoteAddr: '-', certUser: certUser(transport) };
+  // Nothing to decide (no forwarding field) and nobody asking (the access log): the peer is not
+  // read. Reading it (getpeername(2), an object, a property on the socket) was ~12,500 of the
+  // ~217,000 CPU instructions a request on its own connection cost (callgrind); for HTTP/2 each
+  // read goes through the session socket's proxy. The app's req.socket.remoteAddress is then
+  // Node's own. An HTTP/1 connection that showed an earlier request a forwarded client is read:
+  // it must show the real one again (HTTP/2 gives each request its own view instead).
+  if (!forwarding && !needAddress && (http2 || held[PEERS] === undefined)) {
+    return { requestId, madeId, remoteAddr: '-', certUser: undefined };
   }
+  let peers = held[PEERS];
   if (peers === undefined) {
     const real = transport.remoteAddress;
     peers = { real, shown: real };
     held[PEERS] = peers;
   }
   const peer = peers.real;
-  const client = proxyRules.apply(req, peer, (transport as { encrypted?: boolean }).encrypted === true, head ? head.forwarding : true);
+  const client = proxyRules.apply(req, peer, (transport as { encrypted?: boolean }).encrypted === true, forwarding);
   // Shown even when it is the peer: an earlier request on this connection may have been forwarded.
   if (peer !== undefined) showClient(req, http2, transport, peers, client.address === '-' ? peer : client.address);
   return { requestId, madeId, remoteAddr: client.address, certUser: certUser(transport) };

@@ -90,6 +90,23 @@ test('http2 without TLS: h2c prior knowledge and HTTP/1.1 on one port; an h2c Up
   assert.equal(JSON.parse(fromNode.body).path, '/y');
 });
 
+test('http2 with the access log off: each stream sees its client, forwarded or not, and no header is added', {
+  timeout: 30_000,
+}, async (t) => {
+  // Without the access log a stream with no forwarding field does not read the peer itself.
+  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 1, worker_class: 'http2' }) } });
+  const session = await h2connect(server.url());
+  t.after(() => session.destroy());
+  const [plain, forwarded, plainAgain] = await Promise.all([
+    h2request(session, '/whoami'),
+    h2request(session, '/whoami', { 'x-forwarded-for': '198.51.100.7' }),
+    h2request(session, '/whoami'),
+  ]);
+  assert.deepEqual(JSON.parse(plain.body), { remote: '127.0.0.1', xff: null, proto: null, forwarded: null });
+  assert.deepEqual(JSON.parse(forwarded.body), { remote: '198.51.100.7', xff: '198.51.100.7', proto: 'http', forwarded: null });
+  assert.deepEqual(JSON.parse(plainAgain.body), { remote: '127.0.0.1', xff: null, proto: null, forwarded: null });
+});
+
 test('http2: Koa and fetch apps answer HTTP/2 requests like HTTP/1 ones', { timeout: 60_000 }, async (t) => {
   const cases = [
     { app: 'koa-app.cjs', path: '/k', body: { framework: 'koa', path: '/k' } },

@@ -91,3 +91,11 @@ test('told no forwarding field came, the rules leave the request as sent, from a
   assert.deepEqual(stranger.headers, { host: 'example.com' });
   assert.deepEqual(stranger.rawHeaders, ['Host', 'example.com']);
 });
+
+test('forwardedBy: any forwarding field, a secure scheme header included, and nothing else', () => {
+  const rules = new ProxyRules(proxy);
+  assert.equal(rules.forwardedBy({ host: 'x', 'user-agent': 'curl' }), false);
+  for (const name of ['forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-real-ip', 'x-forwarded-ssl']) {
+    assert.equal(rules.forwardedBy({ host: 'x', [name]: 'v' }), true, name);
+  }
+});
