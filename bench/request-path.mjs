@@ -4,7 +4,8 @@
 // request (from /proc, the worker process alone). Contenders: a bare node:http process, a bare
 // `cluster` worker (https for TLS), this checkout's tsicorn, and with --base DIR another built
 // checkout's tsicorn (e.g. `git worktree add /tmp/base main && cd /tmp/base && npm ci && npm run build`),
-// each plain, with TLS, and with the access log on. Rounds alternate; medians.
+// each plain, with TLS, with the access log on, and over HTTP/2 without TLS (h2c, driven by
+// h2load -m10 when Debian's nghttp2-client is there). Rounds alternate; medians.
 //
 //   npm run build && node bench/request-path.mjs [--base /tmp/base --rounds 3 --duration 4 --only 'tls,cluster worker' --close]
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -72,20 +73,38 @@ const contenders = [
   { name: 'tsicorn + access log', scheme: 'http', start: tsicorn(ROOT, { log: accessLog }) },
   { name: 'cluster worker, TLS', scheme: 'https', start: cluster({ PROTO: 'https', TLS_CERT: cert, TLS_KEY: key }) },
   { name: 'tsicorn, TLS', scheme: 'https', start: tsicorn(ROOT, { tls }) },
+  // HTTP/2 without TLS, driven by h2load (10 streams at a time on each connection).
+  { name: 'cluster worker, h2c', scheme: 'h2c', start: cluster({ PROTO: 'h2c' }) },
+  { name: 'tsicorn, h2c', scheme: 'h2c', start: tsicorn(ROOT, { worker_class: 'http2' }) },
 ];
 if (args.base) {
   contenders.push(
     { name: 'base tsicorn', scheme: 'http', start: tsicorn(args.base, {}) },
     { name: 'base tsicorn + access log', scheme: 'http', start: tsicorn(args.base, { log: accessLog }) },
     { name: 'base tsicorn, TLS', scheme: 'https', start: tsicorn(args.base, { tls }) },
+    { name: 'base tsicorn, h2c', scheme: 'h2c', start: tsicorn(args.base, { worker_class: 'http2' }) },
   );
 }
 // --only: names, comma-separated; one that is exactly a contender's name picks only that one.
 const wanted = args.only?.toLowerCase().split(',') ?? [];
 const chosen = contenders.filter(
   (c) =>
-    wanted.length === 0 || wanted.some((w) => (contenders.some((o) => o.name === w) ? c.name === w : c.name.toLowerCase().includes(w))),
+    (c.scheme !== 'h2c' || has('h2load')) &&
+    (wanted.length === 0 || wanted.some((w) => (contenders.some((o) => o.name === w) ? c.name === w : c.name.toLowerCase().includes(w)))),
 );
+
+/** Drives `url` for `seconds`: wrk, or h2load for h2c. Returns wrk-like text's figures. */
+function drive(c, url, seconds) {
+  if (c.scheme !== 'h2c') {
+    const out = spawnSync('wrk', ['-t1', '-c50', `-d${seconds}s`, ...CLOSE, url], { encoding: 'utf8' }).stdout;
+    return { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0), requests: Number(/(\d+) requests in/.exec(out)?.[1] ?? 0) };
+  }
+  const out = spawnSync('h2load', ['-t1', '-c50', '-m10', `-D${seconds}`, url], { encoding: 'utf8' }).stdout;
+  return {
+    rps: Number(/finished in [\d.]+s, ([\d.]+) req\/s/.exec(out)?.[1] ?? 0),
+    requests: Number(/(\d+) succeeded/.exec(out)?.[1] ?? 0),
+  };
+}
 
 const ticks = (pid) => {
   const t = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -99,14 +118,14 @@ for (let round = 1; round <= Number(args.rounds); round++) {
     const port = await freePort();
     const p = c.start(port);
     try {
-      const url = `${c.scheme}://127.0.0.1:${port}/`;
+      const url = `${c.scheme === 'h2c' ? 'http' : c.scheme}://127.0.0.1:${port}/`;
       if (c.scheme === 'http') await firstAnswer(port);
       else await sleep(1500);
       await sleep(500);
       // The serving process: the group's only member, or the leader's child (the worker).
       const group = members(p.pgid);
       const worker = group.length > 1 ? group.filter((m) => m.pid !== p.pgid).map((m) => m.pid) : [p.pgid];
-      spawnSync('wrk', ['-t1', '-c50', '-d1s', ...CLOSE, url], { stdio: 'ignore' });
+      drive(c, url, 1);
       let best = null;
       for (let attempt = 0; attempt < 3; attempt++) {
         await quiet(0.08, 20_000);
@@ -114,13 +133,13 @@ for (let round = 1; round <= Number(args.rounds); round++) {
         const s0 = selfCpu();
         const g0 = groupCpu([p.pgid]);
         const w0 = worker.reduce((a, x) => a + ticks(x), 0);
-        const out = spawnSync('wrk', ['-t1', '-c50', `-d${args.duration}s`, ...CLOSE, url], { encoding: 'utf8' }).stdout;
+        const driven = drive(c, url, Number(args.duration));
         const w1 = worker.reduce((a, x) => a + ticks(x), 0);
         const m1 = machineBusy();
         const foreign = (m1.busy - m0.busy - (selfCpu() - s0) - (groupCpu([p.pgid]) - g0)) / (m1.total - m0.total);
-        const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0);
+        const requests = driven.requests;
         const r = {
-          rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0),
+          rps: driven.rps,
           us: ((w1 - w0) * 10_000) / Math.max(1, requests),
           foreign,
         };
