@@ -5,14 +5,15 @@ import type { Server, Socket } from 'node:net';
 type HttpSocket = Socket & { _httpMessage?: ServerResponse | null; _parent?: Socket };
 
 /**
- * Node's own list of an http.Server's HTTP/1 connections, one parser each, oldest request first
- * (what `closeAllConnections()` and the headers_timeout checks read). Armed on 'listening'.
+ * Node's own list of an http.Server's HTTP/1 connections, one parser each (what
+ * `closeAllConnections()` and the headers_timeout checks read). Armed on 'listening'.
  */
 interface NodeConnections {
   all(): { socket?: HttpSocket | null }[];
 }
 const NODE_LIST = 'http.server.connections';
 
+/** Found by its symbol's description: Node does not export the symbol. */
 function nodeConnections(server: Server): NodeConnections | undefined {
   const key = Object.getOwnPropertySymbols(server).find((symbol) => symbol.description === NODE_LIST);
   const list = key && (server as unknown as Record<symbol, unknown>)[key];
@@ -42,8 +43,8 @@ function current(socket: HttpSocket): ServerResponse | undefined {
  * list gets that Map back. Each connection's socket is the one its parser reads: for TLS, the
  * TLSSocket. Upgraded sockets leave the list with their parser; HTTP/2 sessions never join it.
  *
- * Sockets still in front of the parser (reading a PROXY header, told from HTTP/2) are held here
- * until they reach it, so a drain neither misses nor waits on nothing for them.
+ * Sockets not yet in front of a parser (a TLS handshake, a PROXY header, the h2c sniff) are held
+ * here until they reach it, so a drain neither misses them nor waits on them when they read nothing.
  *
  * Why not `http.Server.close()` or `closeIdleConnections()` for the drain: on Node 20 they close
  * every "idle" keep-alive socket at once, including those whose next request is already on the
@@ -52,7 +53,8 @@ function current(socket: HttpSocket): ServerResponse | undefined {
  * `Connection: close`, and only closes a connection it has seen idle, reading nothing, for a grace.
  */
 export class ConnectionTracker {
-  private readonly servers: Server[] = [];
+  /** Node's lists, one per watched server. */
+  private readonly lists: NodeConnections[] = [];
   /** Servers whose connections Node does not list: tracked here instead. */
   private readonly own = new Map<Socket, HttpSocket>();
   private readonly front = new Set<Socket>();
@@ -67,7 +69,8 @@ export class ConnectionTracker {
    */
   watch(server: Server, secure: boolean): void {
     server.once('listening', () => {
-      if (nodeConnections(server)) this.servers.push(server);
+      const list = nodeConnections(server);
+      if (list) this.lists.push(list);
       else this.trackOwn(server);
     });
     if (!secure) return;
@@ -118,9 +121,7 @@ export class ConnectionTracker {
   /** Every HTTP/1 connection: the socket its parser reads. */
   private sockets(): HttpSocket[] {
     const out: HttpSocket[] = [];
-    for (const server of this.servers) {
-      for (const { socket } of nodeConnections(server)?.all() ?? []) if (socket) out.push(socket);
-    }
+    for (const list of this.lists) for (const { socket } of list.all()) if (socket) out.push(socket);
     for (const socket of this.own.values()) out.push(socket);
     return out;
   }
