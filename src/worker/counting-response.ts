@@ -15,6 +15,8 @@ export function byteLength(chunk: unknown, encoding: unknown): number {
 }
 
 const { write, end } = ServerResponse.prototype;
+/** Http2ServerResponse's write, taken from the first HTTP/2 response: importing node:http2 here would load it in every worker. */
+let h2write: ((...args: unknown[]) => boolean) | undefined;
 
 // Fixed arity, no rest parameters: a rest array and a spread call per write were measurable on
 // the request path. Node's write() and end() take (chunk, encoding, callback) and read missing
@@ -24,22 +26,33 @@ function countingWrite(this: ServerResponse & CountedResponse, chunk: unknown, e
   return (write as (...args: unknown[]) => boolean).call(this, chunk, encoding, cb);
 }
 
+function countingH2Write(this: ServerResponse & CountedResponse, chunk: unknown, encoding?: unknown, cb?: unknown): boolean {
+  this.bodyBytes = (this.bodyBytes ?? 0) + byteLength(chunk, encoding);
+  return (h2write as (...args: unknown[]) => boolean).call(this, chunk, encoding, cb);
+}
+
 function countingEnd(this: ServerResponse & CountedResponse, chunk?: unknown, encoding?: unknown, cb?: unknown): ServerResponse {
   if (typeof chunk !== 'function') this.bodyBytes = (this.bodyBytes ?? 0) + byteLength(chunk, encoding);
   return (end as (...args: unknown[]) => ServerResponse).call(this, chunk, encoding, cb);
 }
 
 /**
- * Counts the body bytes the app writes on an HTTP/1 response, for the access log's %(B)s (the
- * socket's byte count would include headers and chunked framing). Node's end(chunk) does not go
- * through write(), so both count. Installed per response, and only while the access log is on:
- * with it off a response is Node's own, with nothing added per request (the ServerResponse subclass
- * this replaced cost 500–1,150 instructions a request in callgrind). The functions are shared, and
- * are added in the same order every time, so counted responses share one hidden class.
+ * Counts the body bytes the app writes, for the access log's %(B)s (the socket's byte count would
+ * include headers and chunked framing). Node's HTTP/1 end(chunk) does not go through write(), so
+ * both count; HTTP/2's end(chunk) does (Http2ServerResponse), so only write() does there. Installed
+ * per response, and only while the access log is on: with it off a response is Node's own, with
+ * nothing added per request (a ServerResponse subclass cost 500–1,150 instructions a request in
+ * callgrind; an Http2ServerResponse subclass ~5 µs of CPU a stream). The functions are shared and
+ * added in the same order every time, so counted responses share one hidden class.
  */
-export function countBody(res: ServerResponse): void {
+export function countBody(res: ServerResponse, http2: boolean): void {
   const counted = res as ServerResponse & CountedResponse;
   counted.bodyBytes = 0;
+  if (http2) {
+    h2write ??= (Object.getPrototypeOf(res) as { write: (...args: unknown[]) => boolean }).write;
+    counted.write = countingH2Write as ServerResponse['write'];
+    return;
+  }
   counted.write = countingWrite as ServerResponse['write'];
   counted.end = countingEnd as ServerResponse['end'];
 }

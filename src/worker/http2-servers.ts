@@ -5,7 +5,6 @@ import type { Settings } from '../config/settings.js';
 import type { Logger } from '../log/logger.js';
 import type { ConnectionStep } from './connection-front.js';
 import { readPrefix } from './connection-front.js';
-import { CountingHttp2Response } from './counting-http2-response.js';
 import { http1Options } from './servers.js';
 import type { TlsMaterial } from './tls-context.js';
 
@@ -14,7 +13,6 @@ const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 
 function http2Options(settings: Settings) {
   return {
-    Http2ServerResponse: CountingHttp2Response as never,
     // Node advertises no limit (2^32-1) by default; a bound per connection keeps one client from
     // holding a worker's memory with streams (nginx uses 128 too).
     settings: { maxConcurrentStreams: 128 },

@@ -83,6 +83,11 @@ export interface RequestHooks {
   post(req: IncomingMessage, res: ServerResponse): void;
 }
 
+/** The head of tsicorn's own text answers (a refusal, a 500): the connection closes after it, but HTTP/2 says so with GOAWAY. */
+function plainText(http2: boolean): Record<string, string> {
+  return http2 ? { 'content-type': 'text/plain' } : { 'content-type': 'text/plain', connection: 'close' };
+}
+
 /** The status the access log shows: the response's, or 499 (nginx's) if the client left first. */
 function loggedStatus(res: ServerResponse): number {
   if (res.writableFinished || res.headersSent) return res.statusCode;
@@ -124,7 +129,7 @@ export function requestPipeline(opts: PipelineOptions): RequestListener {
   const fail = (err: unknown, req: IncomingMessage, res: ServerResponse) => {
     log.error({ err, method: req.method, url: req.url }, 'request handler failed');
     if (!res.headersSent) {
-      res.writeHead(500, { 'content-type': 'text/plain', connection: 'close' });
+      res.writeHead(500, plainText(isHttp2(req)));
       res.end('Internal Server Error\n');
     } else {
       res.destroy();
@@ -174,14 +179,14 @@ export function requestPipeline(opts: PipelineOptions): RequestListener {
       (res as ServerResponse & Tracked)[TRACKED] = state;
       if (http2) counters.http2.link(state);
       res.on('close', onClose);
-      // HTTP/2 responses count their bytes in their class (counting-http2-response.ts).
-      if (accessLog.enabled && !http2) countBody(res);
+      if (accessLog.enabled) countBody(res, http2);
     }
-    if (!opts.keepAlive || opts.isDraining()) res.setHeader('connection', 'close');
+    // HTTP/2 has no Connection field (RFC 9113 8.2.2: Node drops it with a warning); GOAWAY closes.
+    if (!http2 && (!opts.keepAlive || opts.isDraining())) res.setHeader('connection', 'close');
     const refusal = head ? limits.check(req, head) : limits.checkHttp2(req);
     if (refusal) {
       log.debug({ status: refusal.status, reason: refusal.reason, url: req.url }, 'request refused');
-      res.writeHead(refusal.status, { 'content-type': 'text/plain', connection: 'close' });
+      res.writeHead(refusal.status, plainText(http2));
       res.end(`${refusal.reason}\n`);
       return;
     }
