@@ -83,7 +83,7 @@ export interface RequestHooks {
   post(req: IncomingMessage, res: ServerResponse): void;
 }
 
-/** The head of tsicorn's own text answers (a refusal, a 500): the connection closes after it, but HTTP/2 says so with GOAWAY. */
+/** The head of tsicorn's own text answers (a refusal, a 500): HTTP/1 closes the connection after it; HTTP/2 has no such field and its session goes on. */
 function plainText(http2: boolean): Record<string, string> {
   return http2 ? { 'content-type': 'text/plain' } : { 'content-type': 'text/plain', connection: 'close' };
 }
