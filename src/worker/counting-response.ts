@@ -14,22 +14,22 @@ export function byteLength(chunk: unknown, encoding: unknown): number {
   return 0;
 }
 
-const { write, end } = ServerResponse.prototype;
-/** Http2ServerResponse's write, taken from the first HTTP/2 response: importing node:http2 here would load it in every worker. */
-let h2write: ((...args: unknown[]) => boolean) | undefined;
+type Write = (...args: unknown[]) => boolean;
+const { end } = ServerResponse.prototype;
 
 // Fixed arity, no rest parameters: a rest array and a spread call per write were measurable on
 // the request path. Node's write() and end() take (chunk, encoding, callback) and read missing
 // ones as undefined, so passing undefined is the same call.
-function countingWrite(this: ServerResponse & CountedResponse, chunk: unknown, encoding?: unknown, cb?: unknown): boolean {
-  this.bodyBytes = (this.bodyBytes ?? 0) + byteLength(chunk, encoding);
-  return (write as (...args: unknown[]) => boolean).call(this, chunk, encoding, cb);
+function countingWriteOf(write: Write) {
+  return function countingWrite(this: ServerResponse & CountedResponse, chunk: unknown, encoding?: unknown, cb?: unknown): boolean {
+    this.bodyBytes = (this.bodyBytes ?? 0) + byteLength(chunk, encoding);
+    return write.call(this, chunk, encoding, cb);
+  };
 }
 
-function countingH2Write(this: ServerResponse & CountedResponse, chunk: unknown, encoding?: unknown, cb?: unknown): boolean {
-  this.bodyBytes = (this.bodyBytes ?? 0) + byteLength(chunk, encoding);
-  return (h2write as (...args: unknown[]) => boolean).call(this, chunk, encoding, cb);
-}
+const countingWrite = countingWriteOf(ServerResponse.prototype.write as Write);
+/** Made from the first HTTP/2 response's prototype: importing node:http2 here would load it in every worker. */
+let countingH2Write: ReturnType<typeof countingWriteOf> | undefined;
 
 function countingEnd(this: ServerResponse & CountedResponse, chunk?: unknown, encoding?: unknown, cb?: unknown): ServerResponse {
   if (typeof chunk !== 'function') this.bodyBytes = (this.bodyBytes ?? 0) + byteLength(chunk, encoding);
@@ -49,7 +49,7 @@ export function countBody(res: ServerResponse, http2: boolean): void {
   const counted = res as ServerResponse & CountedResponse;
   counted.bodyBytes = 0;
   if (http2) {
-    h2write ??= (Object.getPrototypeOf(res) as { write: (...args: unknown[]) => boolean }).write;
+    countingH2Write ??= countingWriteOf((Object.getPrototypeOf(res) as { write: Write }).write);
     counted.write = countingH2Write as ServerResponse['write'];
     return;
   }
