@@ -11,9 +11,11 @@
 // What it cannot see: system calls (strace -c shows them) and how fast the instructions run
 // (cache misses): µs per request are bench/request-path.mjs's job.
 //
-//   npm run build && node bench/request-instructions.mjs [--base /tmp/base --warm 20000 --requests 5000]
+//   npm run build && node bench/request-instructions.mjs [--base /tmp/base --warm 20000 --requests 5000 --keep DIR --access-log]
+//
+// --keep DIR copies each contender's dump of the serving process to DIR (for callgrind_annotate).
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -28,6 +30,9 @@ const { values: args } = parseArgs({
     base: { type: 'string' },
     warm: { type: 'string', default: '20000' },
     requests: { type: 'string', default: '5000' },
+    keep: { type: 'string' },
+    // Also each tsicorn with the access log on (combined, to a file).
+    'access-log': { type: 'boolean', default: false },
   },
 });
 if (!has('valgrind') || !has('callgrind_annotate')) {
@@ -39,10 +44,10 @@ onCleanup(() => rmSync(scratch, { recursive: true, force: true }));
 const hello = join(HERE, 'apps', 'hello.cjs');
 const V8 = ['--single-threaded', '--no-memory-reducer'];
 
-function tsicorn(root) {
+function tsicorn(root, log = { level: 'warn' }) {
   return (port, dir) => {
     // Under valgrind a worker boots and beats ~50× slower: no boot or heartbeat deadline may fire.
-    const settings = { app: hello, bind: `127.0.0.1:${port}`, workers: 1, log: { level: 'warn' }, timeout: 0, boot_timeout: 600 };
+    const settings = { app: hello, bind: `127.0.0.1:${port}`, workers: 1, log, timeout: 0, boot_timeout: 600 };
     writeFileSync(join(dir, 'server.json'), JSON.stringify(settings));
     return { argv: [process.execPath, ...V8, join(root, 'bin', 'tsicorn'), '-c', 'server.json'], env: process.env };
   };
@@ -55,6 +60,11 @@ const contenders = [
   { name: 'tsicorn', start: tsicorn(ROOT) },
 ];
 if (args.base) contenders.push({ name: 'base tsicorn', start: tsicorn(args.base) });
+if (args['access-log']) {
+  const accessLog = { level: 'warn', accesslog: 'access.log', access_format: 'combined' };
+  contenders.push({ name: 'tsicorn + access log', start: tsicorn(ROOT, accessLog) });
+  if (args.base) contenders.push({ name: 'base tsicorn + access log', start: tsicorn(args.base, accessLog) });
+}
 
 const agent = new Agent({ keepAlive: true, maxSockets: 1 });
 const get = (port) =>
@@ -116,8 +126,12 @@ for (const c of contenders) {
       files = now;
     }
     // The serving process is the one that did the most work (a tsicorn master idles).
-    const counts = files.map((f) => count(join(dir, f))).sort((a, b) => b.total - a.total);
-    const best = counts[0] ?? { total: 0, compile: 0 };
+    const counts = files.map((f) => ({ file: f, ...count(join(dir, f)) })).sort((a, b) => b.total - a.total);
+    const best = counts[0] ?? { file: '', total: 0, compile: 0 };
+    if (args.keep && best.file) {
+      mkdirSync(args.keep, { recursive: true });
+      copyFileSync(join(dir, best.file), join(args.keep, `${c.name.replace(/[^\w]+/g, '-')}.callgrind`));
+    }
     rows.push({ name: c.name, perRequest: best.total / n, steady: (best.total - best.compile) / n });
     console.error(`${c.name}: ${(best.total / n).toFixed(0)} instructions/request`);
   } finally {
