@@ -51,7 +51,7 @@ const pad = (n: number, width = 2) => String(n).padStart(width, '0');
 let clfSecond = -1;
 let clfText = '';
 /** `[10/Oct/2000:13:55:36 -0700]`, local time as Apache writes it; computed once a second. */
-function clfTime(ms: number): string {
+export function clfTime(ms: number): string {
   const second = Math.floor(ms / 1000);
   if (second === clfSecond) return clfText;
   const d = new Date(ms);
@@ -99,7 +99,7 @@ function utf8(value: string): string {
 const join = (value: number | string | string[] | undefined) =>
   value === undefined ? undefined : Array.isArray(value) ? value.join(', ') : String(value);
 /** A header's value, or undefined when absent or empty (written `-`). */
-const reqHeader = (req: RequestView, name: string) => join(req.headers[name]) || undefined;
+export const reqHeader = (req: RequestView, name: string) => join(req.headers[name]) || undefined;
 const resHeader = (res: ResponseView, name: string) =>
   join(res.getHeader(name)) || (typeof res._header === 'string' ? sentHeader(res._header, name) : undefined);
 
@@ -117,12 +117,12 @@ const splitUrl = (url = '') => {
   const q = url.indexOf('?');
   return q < 0 ? { path: url, query: '' } : { path: url.slice(0, q), query: url.slice(q + 1) };
 };
-const protocol = (req: RequestView) => (req.httpVersion ? `HTTP/${req.httpVersion}` : '-');
+export const protocol = (req: RequestView) => (req.httpVersion ? `HTTP/${req.httpVersion}` : '-');
 /** The URL, when the request line was understood. */
-const knownUrl = (r: AccessRecord) => (r.requestLine === undefined && r.req.method !== undefined ? (r.req.url ?? '') : undefined);
+export const knownUrl = (r: AccessRecord) => (r.requestLine === undefined && r.req.method !== undefined ? (r.req.url ?? '') : undefined);
 
 /** The user of HTTP Basic auth, as Gunicorn's %(u)s; undefined (`-`) otherwise. */
-function basicUser(req: RequestView): string | undefined {
+export function basicUser(req: RequestView): string | undefined {
   const auth = req.headers.authorization;
   if (!auth || !/^basic /i.test(auth)) return undefined;
   const decoded = Buffer.from(auth.slice(6), 'base64').toString('latin1');
@@ -130,14 +130,15 @@ function basicUser(req: RequestView): string | undefined {
   return (colon < 0 ? decoded : decoded.slice(0, colon)) || undefined;
 }
 
-type Fixed = (r: AccessRecord) => string;
+export type Fixed = (r: AccessRecord) => string;
 /** A value the client or app supplied, raw (latin1); undefined is written `-`. Escaped, and shortened to fit a pipe. */
-type Supplied = (r: AccessRecord) => string | undefined;
-type Part = { fixed: Fixed } | { supplied: Supplied };
+export type Supplied = (r: AccessRecord) => string | undefined;
+/** `literal` marks text of the format itself (written as is); other fixed parts are computed per line. */
+export type Part = { fixed: Fixed; literal?: string } | { supplied: Supplied };
 
 const fixed = (fn: Fixed): Part => ({ fixed: fn });
 const supplied = (fn: Supplied): Part => ({ supplied: fn });
-const literal = (text: string): Part => fixed(() => text);
+const literal = (text: string): Part => ({ fixed: () => text, literal: text });
 
 /** `%(r)s` is three parts: only the target is shortened; a refused, unsplittable line is one supplied value. */
 const requestLine: Part[] = [
@@ -177,30 +178,6 @@ const PRESETS: Record<string, string> = {
 
 /** A supplied value as a text log writes it: escaped, `-` when missing. */
 const shown = (value: string | undefined) => (value === undefined ? '-' : escapeLogText(value));
-
-/** `%(r)s`: method, target and protocol, or a refused line as received (`-` if none). */
-function requestText(r: AccessRecord): string {
-  const url = knownUrl(r);
-  if (url === undefined) return shown(r.requestLine);
-  return `${escapeLogText(r.req.method ?? '-')} ${escapeLogText(url)} ${protocol(r.req)}`;
-}
-
-/**
- * The presets written as one function each: the same text as their parts give (a unit test holds
- * them to it), for ~2,900 CPU instructions a line under callgrind where the loop over ~20 part
- * functions took ~4,700.
- */
-function commonLine(r: AccessRecord): string {
-  const bytes = r.bytes > 0 ? String(r.bytes) : '-';
-  return `${r.remoteAddr} - ${shown(basicUser(r.req) ?? r.user)} ${clfTime(r.startMs)} "${requestText(r)}" ${r.status} ${bytes}`;
-}
-function combinedLine(r: AccessRecord): string {
-  return `${commonLine(r)} "${shown(reqHeader(r.req, 'referer'))}" "${shown(reqHeader(r.req, 'user-agent'))}"`;
-}
-const PRESET_LINES = new Map<string, Fixed>([
-  ['common', commonLine],
-  ['combined', combinedLine],
-]);
 
 /** The text a part writes: supplied values escaped, a missing one `-`. */
 function render(part: Part): Fixed {
@@ -297,6 +274,19 @@ const malformed = (text: string) =>
  */
 export function compileAccessFormat(format: string): AccessFormatter {
   if (format === 'json') return jsonFormatter;
+  // The access log writes text lines with compileAccessBytes (access-bytes.ts); a line is made as
+  // a string here only to be shortened for a pipe, or for a file when it exceeds the writer's chunk.
+  const parts = parseAccessFormat(format);
+  const texts = parts.map(render);
+  return (r, maxBytes = Number.POSITIVE_INFINITY) => {
+    let line = '';
+    for (let i = 0; i < texts.length; i++) line += (texts[i] as Fixed)(r);
+    return fits(line, maxBytes) ? line : fitText(parts, r, maxBytes);
+  };
+}
+
+/** A text format (a preset's name, or atoms) as its parts; throws AccessFormatError. Not for `json`. */
+export function parseAccessFormat(format: string): Part[] {
   // Own names only: a format that is literally `toString` is text, not Object.prototype's.
   const text = Object.hasOwn(PRESETS, format) ? (PRESETS[format] as string) : format;
   const parts: Part[] = [];
@@ -329,17 +319,5 @@ export function compileAccessFormat(format: string): AccessFormatter {
   if (tail.includes('%(')) throw malformed(tail);
   if (tail) parts.push(literal(tail));
   if (parts.length === 0) throw new AccessFormatError('the format is empty');
-  const preset = PRESET_LINES.get(format);
-  if (preset) {
-    return (r, maxBytes = Number.POSITIVE_INFINITY) => {
-      const line = preset(r);
-      return fits(line, maxBytes) ? line : fitText(parts, r, maxBytes);
-    };
-  }
-  const texts = parts.map(render);
-  return (r, maxBytes = Number.POSITIVE_INFINITY) => {
-    let line = '';
-    for (let i = 0; i < texts.length; i++) line += (texts[i] as Fixed)(r);
-    return fits(line, maxBytes) ? line : fitText(parts, r, maxBytes);
-  };
+  return parts;
 }

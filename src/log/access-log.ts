@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import type { Settings } from '../config/settings.js';
+import { type ByteFormatter, compileAccessBytes } from './access-bytes.js';
 import { type AccessFormatter, type AccessRecord, compileAccessFormat } from './access-format.js';
 import { LineWriter, WATCH_MS } from './line-writer.js';
 import type { Logger } from './logger.js';
@@ -17,6 +18,8 @@ import type { Logger } from './logger.js';
 export class AccessLog {
   private stream: LineWriter | null = null;
   private format: AccessFormatter | null = null;
+  /** The same format written straight into the writer's buffer (null for `json`): see access-bytes.ts. */
+  private bytes: ByteFormatter | null = null;
   /** The file path, `-` for stdout, or null when off. */
   private target: string | null = null;
   private broken = false;
@@ -44,6 +47,7 @@ export class AccessLog {
   /** (Re)applies `log.accesslog` and `log.access_format`: at start and at a live reload. */
   configure(settings: Settings['log'], baseDir: string): void {
     this.format = compileAccessFormat(settings.access_format);
+    this.bytes = compileAccessBytes(settings.access_format);
     const target = settings.accesslog === null ? null : settings.accesslog === '-' ? '-' : resolve(baseDir, settings.accesslog);
     if (target === this.target) return;
     this.close();
@@ -90,7 +94,9 @@ export class AccessLog {
       this.dropped++;
       return;
     }
-    // To a pipe, the line and its newline must fit in PIPE_BUF; to a file, maxLine is unbounded.
+    // A line that does not fit the writer's buffer (a pipe's PIPE_BUF) is made as a string, whose
+    // fields the formatter shortens so that it fits with its newline; to a file maxLine is unbounded.
+    if (this.bytes !== null && this.stream.writeWith(this.bytes, record)) return;
     this.stream.write(`${this.format(record, this.stream.maxLine - 1)}\n`);
   }
 

@@ -74,6 +74,44 @@ test('4 workers to a stdout pipe: 6 KB URLs give whole JSON lines within PIPE_BU
   }
 });
 
+test('combined to a stdout pipe: short and 6 KB lines mixed arrive whole, within PIPE_BUF, the long ones shortened', {
+  timeout: 60_000,
+}, async (t) => {
+  // Short lines are formatted straight into the writer's PIPE_BUF buffer; one that does not fit
+  // it is made as a string and shortened: both kinds share the buffer and every write.
+  const server = await startServer(t, {
+    files: { 'server.yaml': serverYaml(APP, { workers: 2, limit_request_line: 8190, log: { accesslog: '-', access_format: 'combined' } }) },
+  });
+  const long = `/p/${'a'.repeat(6000)}`;
+  const total = 300;
+  let sent = 0;
+  const lane = async () => {
+    while (sent < total) {
+      const n = sent++;
+      const path = n % 3 === 0 ? `${long}?n=${n}` : `/short?n=${n}`;
+      const res = await fetch(server.url() + path, { headers: { 'user-agent': `agent "${n}"` }, signal: AbortSignal.timeout(10_000) });
+      assert.equal(res.status, 200);
+      await res.text();
+    }
+  };
+  await Promise.all(Array.from({ length: 8 }, lane));
+  const out = () => server.stdout.join('').split('\n').filter(Boolean);
+  await server.waitFor(`${total} lines on stdout`, () => out().length >= total);
+  const got = out();
+  assert.equal(got.length, total);
+  const seen = new Set<number>();
+  for (const line of got) {
+    assert.ok(Buffer.byteLength(line) + 1 <= PIPE_BUF, `${Buffer.byteLength(line)} bytes`);
+    const m = new RegExp(`^127\\.0\\.0\\.1 - - ${CLF_TIME} "GET (\\S+) HTTP/1\\.1" 200 \\d+ "-" "agent \\\\"(\\d+)\\\\""$`).exec(line);
+    assert.ok(m, line.slice(0, 200));
+    const n = Number(m[2]);
+    seen.add(n);
+    if (n % 3 === 0) assert.match(m[1] as string, /^\/p\/a+\.\.\.\[truncated\]$/);
+    else assert.equal(m[1], `/short?n=${n}`);
+  }
+  assert.equal(seen.size, total, 'each request logged once');
+});
+
 test('capture_output with accesslog -: access lines go to the real stdout, not into the server log', { timeout: 30_000 }, async (t) => {
   const server = await startServer(t, {
     files: {

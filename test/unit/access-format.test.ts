@@ -1,32 +1,10 @@
 import assert from 'node:assert/strict';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { test } from 'node:test';
 import { type AccessRecord, compileAccessFormat, escapeLogText } from '../../src/log/access-format.js';
 import { MARK } from '../../src/log/line-fit.js';
+import { accessRecord, type RequestOver } from '../helpers/access-record.js';
 
-/** A record for a request as Node presents it (header names lower-case, values latin1). */
-function record(
-  over: { url?: string; method?: string; headers?: Record<string, string>; resHeaders?: Record<string, string> } = {},
-): AccessRecord {
-  const req = {
-    method: over.method ?? 'GET',
-    url: over.url ?? '/a/b?x=1',
-    httpVersion: '1.1',
-    headers: over.headers ?? {},
-  } as unknown as IncomingMessage;
-  const resHeaders = over.resHeaders ?? { 'content-type': 'text/plain' };
-  const res = { getHeader: (name: string) => resHeaders[name] } as unknown as ServerResponse;
-  return {
-    req,
-    res,
-    startMs: Date.UTC(2026, 10, 25, 12, 30, 5),
-    durationUs: 1_234_567,
-    bytes: 42,
-    status: 200,
-    remoteAddr: '203.0.113.9',
-    requestId: 'req-1',
-  };
-}
+const record = (over: RequestOver = {}) => accessRecord(over);
 
 const time = /\[\d{2}\/Nov\/2026:\d{2}:\d{2}:05 [+-]\d{4}\]/.source;
 
@@ -174,7 +152,7 @@ test('within a byte limit, JSON stays valid JSON, UTF-8 and escapes counted as w
   assert.equal(JSON.parse(compileAccessFormat('json')(record(), 4095)).truncated, undefined);
 });
 
-test('the presets written as one function give the same line as their atoms', () => {
+test('the presets give the same line as their atoms', () => {
   const atoms = {
     common: '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s',
     combined: '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"',
