@@ -7,7 +7,7 @@
 // each plain, with TLS, with the access log on, and over HTTP/2 without TLS (h2c, driven by
 // h2load -m10 when Debian's nghttp2-client is there). Rounds alternate; medians.
 //
-//   npm run build && node bench/request-path.mjs [--base /tmp/base --rounds 3 --duration 4 --only 'tls,cluster worker' --close]
+//   npm run build && node bench/request-path.mjs [--base /tmp/base --rounds 3 --duration 4 --only 'tls,cluster worker' --close --access-format json]
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,6 +26,8 @@ const { values: args } = parseArgs({
     only: { type: 'string' },
     // Every request on a new connection: what a connection costs (accept, socket, close).
     close: { type: 'boolean', default: false },
+    // The access log contenders' format: combined, common, json, or atoms.
+    'access-format': { type: 'string', default: 'combined' },
   },
 });
 const CLOSE = args.close ? ['-H', 'Connection: close'] : [];
@@ -61,7 +63,7 @@ const cluster = (env) => (port) =>
     env: { ...process.env, PORT: String(port), WORKERS: '1', CLUSTER_SCHED: 'none', ...env },
   });
 const tls = { certfile: cert, keyfile: key };
-const accessLog = { level: 'warn', accesslog: 'access.log', access_format: 'combined' };
+const accessLog = { level: 'warn', accesslog: 'access.log', access_format: args['access-format'] };
 const contenders = [
   {
     name: 'node:http (1 process)',

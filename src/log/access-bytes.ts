@@ -10,11 +10,14 @@ import {
   reqHeader,
   type Supplied,
 } from './access-format.js';
+import { jsonBytes } from './access-json-bytes.js';
+import { clockBytes, copyBytes, digits, type Escapes, escapeInto, plain } from './byte-text.js';
 
 /**
  * Writes one access log line (with its newline) into `buf` from `at` and returns where it ends.
  * An end past `buf.length` means the line did not fit: the bytes past the end were not written
- * (a typed array drops them), and the caller writes the line again into a fresh buffer.
+ * (a typed array drops them), and the caller writes the line again into a fresh buffer. A
+ * negative end (json only, see access-json-bytes.ts): the line is for the string formatter.
  */
 export type ByteFormatter = (r: AccessRecord, buf: Buffer, at: number) => number;
 
@@ -27,11 +30,11 @@ export type ByteFormatter = (r: AccessRecord, buf: Buffer, at: number) => number
  * in a microbenchmark, and young-generation garbage. Here each value is copied char by char as it
  * is escaped, and nothing is allocated per line but the numbers' digits.
  *
- * Not for `json` (JSON.stringify is native), and not for a pipe's over-long line: those go through
- * the string formatter, which can shorten fields to fit PIPE_BUF.
+ * Not for a pipe's over-long line: that goes through the string formatter, which can shorten
+ * fields to fit PIPE_BUF.
  */
 export function compileAccessBytes(format: string): ByteFormatter | null {
-  if (format === 'json') return null;
+  if (format === 'json') return jsonBytes;
   if (format === 'combined') return combinedBytes;
   if (format === 'common') return commonBytes;
   const writers = parseAccessFormat(format).map(partWriter);
@@ -51,7 +54,6 @@ const QUOTE = 0x22;
 const DASH = 0x2d;
 const BACKSLASH = 0x5c;
 const HTTP_SLASH = Buffer.from('HTTP/');
-const HEX = Uint8Array.from('0123456789abcdef', (c) => c.charCodeAt(0));
 
 function partWriter(part: Part): PartWriter {
   if ('supplied' in part) {
@@ -67,26 +69,12 @@ function partWriter(part: Part): PartWriter {
   return (r, buf, at) => plain(buf, at, get(r));
 }
 
-function copyBytes(buf: Buffer, at: number, bytes: Uint8Array): number {
-  let p = at;
-  for (let i = 0; i < bytes.length; i++) buf[p++] = bytes[i] as number;
-  return p;
-}
-
-/**
- * A value tsicorn made (an address, the time, a method already escaped): ASCII, copied as is.
- * Anything else is encoded as UTF-8, as the string would have been.
- */
-function plain(buf: Buffer, at: number, text: string): number {
-  let p = at;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c > 0x7f) return copyBytes(buf, p, Buffer.from(text.slice(i)));
-    buf[p++] = c;
-  }
-  return p;
-}
-
+/** escapeLogText's escapes: `\"`, `\\`, and `\xHH` for control bytes, DEL and a char's low byte from 0x80. */
+const hexEscape = (b: number) => Buffer.from(`\\x${b.toString(16).padStart(2, '0')}`, 'latin1');
+const TEXT_ASCII: Escapes = Array.from({ length: 0x80 }, (_, c) =>
+  c < 0x20 || c === 0x7f ? hexEscape(c) : c === QUOTE || c === BACKSLASH ? Buffer.from([BACKSLASH, c]) : undefined,
+);
+const TEXT_HIGH = Array.from({ length: 0x100 }, (_, b) => hexEscape(b));
 /** Any char escapeLogText escapes. */
 const UNSAFE = /[^\x20\x21\x23-\x5b\x5d-\x7e]/;
 /** From this length a value with nothing to escape is copied by Buffer's write (a call into C++, then memcpy). */
@@ -99,22 +87,7 @@ function escaped(buf: Buffer, at: number, text: string): number {
     if (at + text.length > buf.length) return at + text.length;
     return at + buf.write(text, at, 'latin1');
   }
-  let p = at;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c >= 0x20 && c <= 0x7e && c !== QUOTE && c !== BACKSLASH) {
-      buf[p++] = c;
-    } else if (c === QUOTE || c === BACKSLASH) {
-      buf[p++] = BACKSLASH;
-      buf[p++] = c;
-    } else {
-      buf[p++] = BACKSLASH;
-      buf[p++] = 0x78; // x
-      buf[p++] = HEX[(c >> 4) & 15] as number;
-      buf[p++] = HEX[c & 15] as number;
-    }
-  }
-  return p;
+  return escapeInto(buf, at, text, TEXT_ASCII, TEXT_HIGH);
 }
 
 /** A supplied value, or `-` when there is none. */
@@ -126,31 +99,8 @@ function shown(buf: Buffer, at: number, text: string | undefined): number {
   return escaped(buf, at, text);
 }
 
-/** A non-negative integer's decimal digits, without making its string. */
-function digits(buf: Buffer, at: number, n: number): number {
-  if (!Number.isSafeInteger(n) || n < 0) return plain(buf, at, String(n));
-  let end = at + 1;
-  for (let rest = n; rest >= 10; rest = Math.floor(rest / 10)) end++;
-  let p = end;
-  let rest = n;
-  do {
-    buf[--p] = 0x30 + (rest % 10);
-    rest = Math.floor(rest / 10);
-  } while (rest > 0);
-  return end;
-}
-
-let clfText = '';
-let clfAscii: Uint8Array = new Uint8Array(0);
-/** clfTime() as bytes, made once a second: a copy from bytes is cheaper than from a joined string. */
-function clfBytes(ms: number): Uint8Array {
-  const text = clfTime(ms);
-  if (text !== clfText) {
-    clfText = text;
-    clfAscii = Buffer.from(text, 'latin1');
-  }
-  return clfAscii;
-}
+/** The time as bytes, made once a second: a copy from bytes is cheaper than from a joined string. */
+const clfBytes = clockBytes(clfTime);
 
 /** `%(r)s`: method, target and protocol, or a refused line as received (`-` if none). */
 function requestBytes(r: AccessRecord, buf: Buffer, at: number): number {

@@ -63,6 +63,18 @@ export function clfTime(ms: number): string {
   return clfText;
 }
 
+let isoMs = Number.NaN;
+let isoText = '';
+/** `2026-11-25T12:30:05.123Z`, as toISOString() writes it; made once a millisecond (~470 ns each). */
+export function isoTime(ms: number): string {
+  const whole = Math.floor(ms);
+  if (whole !== isoMs) {
+    isoText = new Date(whole).toISOString();
+    isoMs = whole;
+  }
+  return isoText;
+}
+
 /**
  * Escapes a value for a text log line the way Apache and nginx do: `"` and `\` are
  * backslash-escaped, control bytes and bytes above 0x7e become `\xHH`. Node hands header values
@@ -227,7 +239,7 @@ function jsonRecord(r: AccessRecord): Record<string, string | number | boolean |
   const referer = reqHeader(r.req, 'referer');
   const agent = reqHeader(r.req, 'user-agent');
   const fields: Record<string, string | number | boolean | null> = {
-    time: new Date(r.startMs).toISOString(),
+    time: isoTime(r.startMs),
     remote_addr: r.remoteAddr,
     method: r.req.method ?? null,
     path: url === undefined ? null : utf8(path),

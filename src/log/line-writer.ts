@@ -99,11 +99,13 @@ export class LineWriter {
   /**
    * Appends the line `format` writes into the buffer (see ByteFormatter: it returns where the line
    * ends, past the buffer's end when it did not fit). False when the line does not fit even an
-   * empty buffer: the caller writes it as a string.
+   * empty buffer, or the formatter declines it (a negative end): the caller writes it as a string.
    */
   writeWith<T>(format: (record: T, buf: Buffer, at: number) => number, record: T): boolean {
     const buf = this.buf;
     let end = format(record, buf, this.used);
+    // (A negative end: the formatter leaves this line to the string path.)
+    if (end < 0) return false;
     if (end > buf.length) {
       if (this.used === 0) return false;
       this.flush();
