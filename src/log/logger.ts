@@ -1,6 +1,7 @@
 import { writeSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
-import { type Logger, pino } from 'pino';
+import type { Logger, pino as Pino } from 'pino';
 import type { Settings } from '../config/settings.js';
 import { LineWriter, type StaleReason, WATCH_MS } from './line-writer.js';
 
@@ -141,6 +142,53 @@ class SwitchableDestination {
   }
 }
 
+/**
+ * pino, required when a process first writes a line: ~20 ms of CPU, a seventh of a worker's boot,
+ * and a worker that serves without trouble writes nothing until it stops (the master says when it
+ * is ready). Required, not imported: pino is CommonJS, and this keeps the load synchronous.
+ */
+let loaded: typeof Pino | undefined;
+function loadPino(): typeof Pino {
+  loaded ??= (createRequire(import.meta.url)('pino') as { pino: typeof Pino }).pino;
+  return loaded;
+}
+
+/** pino's levels, for deciding without pino whether a line would be written. */
+const LEVELS: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Number.POSITIVE_INFINITY };
+const INFO = 30;
+const ignore = () => {};
+
+/**
+ * A logger made on first use: a line at a level that is off is dropped without making it (as
+ * pino's own no-op methods would), anything else makes the pino logger and goes to it.
+ */
+function lazyLogger(level: string, make: () => Logger): Logger {
+  let real: Logger | undefined;
+  let threshold = LEVELS[level] ?? INFO;
+  const facade = {} as Logger;
+  return new Proxy(facade, {
+    get(_target, prop) {
+      if (real === undefined) {
+        const at = typeof prop === 'string' ? LEVELS[prop] : undefined;
+        if (at !== undefined && at < threshold) return ignore;
+        if (prop === 'level') return level;
+        real ??= make();
+      }
+      const value: unknown = Reflect.get(real, prop, real);
+      return typeof value === 'function' ? value.bind(real) : value;
+    },
+    set(_target, prop, value) {
+      if (real === undefined && prop === 'level') {
+        level = String(value);
+        threshold = LEVELS[level] ?? INFO;
+        return true;
+      }
+      real ??= make();
+      return Reflect.set(real, prop, value, real);
+    },
+  });
+}
+
 export interface ServerLog {
   logger: Logger;
   /** Applies changed `log.*` settings without a restart. */
@@ -163,15 +211,19 @@ export async function createServerLog(log: LogSettings, baseDir: string, binding
     logger?.[level]({ path, reason, ...loss }, 'server log file removed or replaced; reopened');
   });
   await destination.configure(log, baseDir);
-  const created = pino(
-    {
-      level: log.level,
-      base: { pid: process.pid, ...bindings },
-      timestamp: pino.stdTimeFunctions.isoTime,
-      formatters: { level: (label: string) => ({ level: label }) },
-    },
-    destination,
-  );
+  const created = lazyLogger(log.level, () => {
+    const pino = loadPino();
+    return pino(
+      {
+        // The level now: a reload may have changed it before the first line.
+        level: created.level,
+        base: { pid: process.pid, ...bindings },
+        timestamp: pino.stdTimeFunctions.isoTime,
+        formatters: { level: (label: string) => ({ level: label }) },
+      },
+      destination,
+    );
+  });
   logger = created;
   if (destination.openFailure) {
     const { path, err } = destination.openFailure;

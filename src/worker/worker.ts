@@ -113,7 +113,8 @@ export class Worker {
     sendToMaster({ type: 'ready', interface: app.kind, describe: app.describe, bootMs: Date.now() - startedAt });
     // The first figures with `ready`, not an interval later: until then the master had RSS 0.
     this.report();
-    this.log.info({ interface: app.kind, app: settings.app, bootMs: Date.now() - startedAt }, 'worker ready');
+    // The master says it at info (with the same fields): a worker that logs nothing never loads pino (logger.ts).
+    this.log.debug({ interface: app.kind, app: settings.app, bootMs: Date.now() - startedAt }, 'worker ready');
   }
 
   /**

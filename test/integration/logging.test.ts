@@ -7,6 +7,7 @@ import { ROOT, type RunningServer, serverYaml, startServer, until } from '../hel
 
 const APP = join(ROOT, 'test', 'fixtures', 'serve', 'node-app.cjs');
 const FETCH_APP = join(ROOT, 'test', 'fixtures', 'serve', 'log-fetch-app.mjs');
+const LOG_APP = join(ROOT, 'test', 'fixtures', 'serve', 'log-app.cjs');
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const CLF_TIME = /\[\d{2}\/\w{3}\/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}\]/.source;
 
@@ -105,8 +106,25 @@ test('4 workers under load write one file: only whole lines, none lost', { timeo
   for (const line of lines) assert.match(line, whole);
 });
 
+test('a worker loads pino at its first line: one that serves without trouble never does', { timeout: 30_000 }, async (t) => {
+  // ~20 ms of every worker's boot, on the path of every start and rotation (logger.ts).
+  const server = await startServer(t, { files: { 'server.yaml': serverYaml(LOG_APP, { workers: 1 }) } });
+  const packages = async () => (await (await fetch(`${server.url()}/packages`)).json()) as string[];
+  assert.equal((await fetch(`${server.url()}/hello`)).status, 200);
+  const before = await packages();
+  assert.ok(!before.includes('pino'), `pino loaded before the worker wrote a line: ${before}`);
+  // A handler that throws is logged: the first line loads pino, and it is written.
+  assert.equal((await fetch(`${server.url()}/throw`)).status, 500);
+  const failed = await server.waitForLog('request handler failed', { component: 'worker' });
+  assert.equal(failed.level, 'error');
+  assert.ok((await packages()).includes('pino'));
+});
+
 test('capture_output: the app’s console.log and console.error go into the server log', { timeout: 30_000 }, async (t) => {
-  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 1, log: { capture_output: true } }) } });
+  // At debug a worker says `worker ready` itself (the master says it at info).
+  const server = await startServer(t, {
+    files: { 'server.yaml': serverYaml(APP, { workers: 1, log: { capture_output: true, level: 'debug' } }) },
+  });
   await (await fetch(`${server.url()}/console?n=7`)).text();
   const out = await server.waitForLog('app output', { stream: 'stdout' });
   assert.equal(out.output, 'app says hello on stdout 7');

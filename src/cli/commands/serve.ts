@@ -170,9 +170,10 @@ export async function serve(opts: ServeOptions): Promise<number> {
       control = await ControlServer.open(controlPath, handover.predecessor !== null, log, (request, reply) =>
         running.control(request, reply),
       );
-      if (control) log.info({ path: control.path }, 'control socket ready');
     }
     const stopped = running.run(opts.signals);
+    // After the forks, as 'starting' is (the first line loads pino while the workers boot).
+    if (control) log.info({ path: control.path }, 'control socket ready');
     // After run() forked the first workers: the watcher's modules load while they boot.
     watcher = new ReloadWatcher(outcome.config, log, onFileChange);
     const failure = await stopped;
