@@ -37,7 +37,10 @@ export class Worker {
   private readonly servers: HttpServer[] = [];
   private heartbeat: NodeJS.Timeout | undefined;
   private beatEveryMs = 1000;
-  private lastBeatAt = 0;
+  /** Set half an interval after the last beat (by staleTimer): the next request beats first. */
+  private stale = true;
+  /** Unref'd, re-armed by each beat; it lives as long as the process, drain included. */
+  private staleTimer: NodeJS.Timeout | undefined;
   private retireAsked = false;
   private drain: Drain | null = null;
   private tls: TlsMaterial | null = null;
@@ -121,21 +124,26 @@ export class Worker {
    * A request starts and the last heartbeat is half an interval old: beat now, before the app
    * runs. If the app then blocks the event loop, the master's timeout log can still name the
    * request (the beat is written to the IPC pipe before the handler is called). At most one
-   * extra message per half interval, however many requests.
+   * extra message per half interval, however many requests. A flag, not a clock read: this runs
+   * for every request.
    */
   private beatIfStale(): void {
-    if (Date.now() - this.lastBeatAt >= this.beatEveryMs / 2) this.beat();
+    if (this.stale) this.beat();
   }
 
   /** Once a heartbeat interval, and as a request starts: counts, and the oldest request in flight. */
   private beat(): void {
-    this.lastBeatAt = Date.now();
+    this.stale = false;
+    this.staleTimer ??= setTimeout(() => {
+      this.stale = true;
+    }, this.beatEveryMs / 2).unref();
+    this.staleTimer.refresh();
     sendToMaster(heartbeat(this.load()));
   }
 
   /**
    * A heartbeat off the schedule: with `ready`, and when the master asks for figures as of now
-   * (`answers`: its `report-request` id, for `tsicorn status`). It leaves lastBeatAt alone: a beat
+   * (`answers`: its `report-request` id, for `tsicorn status`). It leaves `stale` alone: a beat
    * that knows of no request must not stop the next request from beating before the app runs.
    */
   report(answers?: number): void {
