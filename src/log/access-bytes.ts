@@ -22,8 +22,9 @@ import { clockBytes, copyBytes, digits, type Escapes, escapeInto, plain } from '
 export type ByteFormatter = (r: AccessRecord, buf: Buffer, at: number) => number;
 
 /**
- * The text formats (`common`, `combined`, atoms) written straight into the access log's buffer,
- * byte for byte what access-format.ts's strings encode to in UTF-8 (a unit test holds them to it).
+ * `log.access_format` (`common`, `combined`, atoms, or `json`: access-json-bytes.ts) written
+ * straight into the access log's buffer, byte for byte what access-format.ts's strings encode to
+ * in UTF-8 (unit tests hold them to it).
  *
  * Why: with a string per line, a `combined` line was ~20 joined pieces (StringAdd), which the
  * writer then flattened (Array.join) and encoded (Buffer.from): ~290 of the ~540 ns a line cost
@@ -33,7 +34,7 @@ export type ByteFormatter = (r: AccessRecord, buf: Buffer, at: number) => number
  * Not for a pipe's over-long line: that goes through the string formatter, which can shorten
  * fields to fit PIPE_BUF.
  */
-export function compileAccessBytes(format: string): ByteFormatter | null {
+export function compileAccessBytes(format: string): ByteFormatter {
   if (format === 'json') return jsonBytes;
   if (format === 'combined') return combinedBytes;
   if (format === 'common') return commonBytes;

@@ -18,7 +18,7 @@ import type { Logger } from './logger.js';
 export class AccessLog {
   private stream: LineWriter | null = null;
   private format: AccessFormatter | null = null;
-  /** The same format written straight into the writer's buffer (null for `json`): see access-bytes.ts. */
+  /** The same format written straight into the writer's buffer: see access-bytes.ts. */
   private bytes: ByteFormatter | null = null;
   /** The file path, `-` for stdout, or null when off. */
   private target: string | null = null;

@@ -43,7 +43,6 @@ test('each format writes, byte for byte, what its string formatter encodes to', 
   process.env.TSICORN_TEST_BYTES = 'env "value"';
   for (const format of [...FORMATS, 'json']) {
     const bytes = compileAccessBytes(format);
-    assert.ok(bytes, format);
     for (const r of RECORDS) {
       const buf = Buffer.alloc(4096, 0xff);
       const line = expected(format, r);
@@ -68,7 +67,6 @@ test('each format writes, byte for byte, what its string formatter encodes to', 
 
 test('a line that does not fit reports an end past the buffer, and writes nothing past it', () => {
   const bytes = compileAccessBytes('combined');
-  assert.ok(bytes);
   const r = record({ headers: { 'user-agent': 'x'.repeat(200) } });
   const whole = expected('combined', r);
   for (const size of [0, 10, whole.length - 1]) {
