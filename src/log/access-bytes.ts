@@ -11,7 +11,7 @@ import {
   type Supplied,
 } from './access-format.js';
 import { jsonBytes } from './access-json-bytes.js';
-import { clockBytes, copyBytes, digits, type Escapes, escapeInto, plain } from './byte-text.js';
+import { BACKSLASH, clockBytes, copyBytes, digits, type Escapes, escapeInto, plain, QUOTE } from './byte-text.js';
 
 /**
  * Writes one access log line (with its newline) into `buf` from `at` and returns where it ends.
@@ -51,9 +51,7 @@ type PartWriter = (r: AccessRecord, buf: Buffer, at: number) => number;
 
 const NEWLINE = 0x0a;
 const SPACE = 0x20;
-const QUOTE = 0x22;
 const DASH = 0x2d;
-const BACKSLASH = 0x5c;
 const HTTP_SLASH = Buffer.from('HTTP/');
 
 function partWriter(part: Part): PartWriter {

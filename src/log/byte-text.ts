@@ -4,6 +4,9 @@
  * drops writes past its end, so an end past `buf.length` tells the caller the text did not fit.
  */
 
+export const QUOTE = 0x22;
+export const BACKSLASH = 0x5c;
+
 export function copyBytes(buf: Buffer, at: number, bytes: Uint8Array): number {
   let p = at;
   for (let i = 0; i < bytes.length; i++) buf[p++] = bytes[i] as number;
