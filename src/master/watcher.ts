@@ -16,6 +16,8 @@ const CODE_DEBOUNCE_MS = 300;
  */
 export class ReloadWatcher {
   private readonly watchers: FSWatcher[] = [];
+  /** Each watcher's first scan done ('ready'), for the line that says what is watched. */
+  private readonly scanned: Promise<void>[] = [];
   private readonly timers = new Map<WatchKind, NodeJS.Timeout>();
   private readonly started: Promise<void>;
   private closed = false;
@@ -44,7 +46,7 @@ export class ReloadWatcher {
         if (event === 'unlink') this.log.warn({ path }, 'config file removed; serving on with the running config');
         else this.debounce('config', path, CONFIG_DEBOUNCE_MS);
       });
-      this.watchers.push(watcher);
+      this.own(watcher);
     }
     // Certificates replaced on disk (certbot, cert-manager) are swapped in without a restart.
     const tlsFiles = [settings.tls.certfile, settings.tls.keyfile, settings.tls.ca_certs].filter((f): f is string => typeof f === 'string');
@@ -56,7 +58,7 @@ export class ReloadWatcher {
       tlsWatcher.on('all', (event, path) => {
         if (event !== 'unlink') this.debounce('tls', path, CONFIG_DEBOUNCE_MS);
       });
-      this.watchers.push(tlsWatcher);
+      this.own(tlsWatcher);
     }
     // The hooks module is part of the config: a change is picked up the way a code change is.
     if (settings.reload.config && settings.hooks !== null) {
@@ -67,10 +69,11 @@ export class ReloadWatcher {
       hooksWatcher.on('all', (event, path) => {
         if (event !== 'unlink') this.debounce('hooks', path, CONFIG_DEBOUNCE_MS);
       });
-      this.watchers.push(hooksWatcher);
+      this.own(hooksWatcher);
     }
+    let appDir: string | null = null;
     if (settings.reload.code) {
-      const appDir = resolve(baseDir, settings.chdir);
+      appDir = resolve(baseDir, settings.chdir);
       const ignored = picomatch(
         ['**/node_modules/**', '**/.git/**', ...settings.reload.ignore.map((p) => `**/${p}`), ...settings.reload.ignore],
         {
@@ -92,7 +95,7 @@ export class ReloadWatcher {
       code.on('all', (_event, path) => {
         if (isSource(path)) this.debounce('code', path, CODE_DEBOUNCE_MS);
       });
-      this.watchers.push(code);
+      this.own(code);
       for (const glob of settings.reload.extra_files) {
         const absolute = resolve(baseDir, glob);
         const { base } = picomatch.scan(absolute);
@@ -101,9 +104,46 @@ export class ReloadWatcher {
         extra.on('all', (_event, path) => {
           if (matches(path)) this.debounce('code', path, CODE_DEBOUNCE_MS);
         });
-        this.watchers.push(extra);
+        this.own(extra);
       }
     }
+    // Not awaited: close() waits for start(), and must not wait for a long scan to end.
+    void this.announce(config, appDir);
+  }
+
+  /**
+   * Keeps a watcher for close(), and hears its errors: chokidar emits 'error' for a path it cannot
+   * watch (EACCES on a directory under the app, ENOSPC when inotify's watches run out), which
+   * with no listener would throw and take the master down. The watcher goes on with the rest.
+   */
+  private own(watcher: FSWatcher): void {
+    watcher.on('error', (err) => {
+      const { code, message } = err as NodeJS.ErrnoException;
+      this.log.warn({ code, error: message }, 'cannot watch a path; its changes are not seen (reload with SIGHUP)');
+    });
+    this.scanned.push(new Promise<void>((ready) => watcher.once('ready', () => ready())));
+    this.watchers.push(watcher);
+  }
+
+  /**
+   * Says what is watched once every watcher has scanned its files: a change saved before this line
+   * may go unseen (chokidar reports nothing for a directory it has not scanned yet), which a
+   * script or test that starts the server and then edits a file must wait for.
+   */
+  private async announce({ settings, file }: LoadedConfig, appDir: string | null): Promise<void> {
+    if (this.scanned.length === 0) return;
+    await Promise.all(this.scanned);
+    if (this.closed) return;
+    this.log.info(
+      {
+        config: settings.reload.config ? file : null,
+        code: appDir,
+        extraFiles: settings.reload.code ? settings.reload.extra_files : [],
+        tls: settings.tls.certfile !== null,
+        hooks: settings.reload.config ? settings.hooks : null,
+      },
+      'watching for changes',
+    );
   }
 
   private debounce(kind: WatchKind, path: string, ms: number): void {

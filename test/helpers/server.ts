@@ -51,6 +51,8 @@ export interface StartOptions {
   env?: NodeJS.ProcessEnv;
   /** Wait for "server ready" (default true). */
   waitReady?: boolean;
+  /** Also wait for "watching for changes": a file saved before it may go unseen. */
+  waitWatching?: boolean;
   /** Run in this directory instead of a fresh temp dir. */
   cwd?: string;
   /** Extra stdio entries (fds passed to the master, e.g. a socket for fd://3). */
@@ -228,6 +230,7 @@ export async function startServer(t: TestContext, opts: StartOptions = {}): Prom
     if (opts.cwd === undefined) removeQuietly(dir);
   });
   if (opts.waitReady !== false) await server.waitForLog('server ready');
+  if (opts.waitWatching === true) await server.waitForLog('watching for changes');
   return server;
 }
 

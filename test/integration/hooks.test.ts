@@ -110,6 +110,7 @@ test('a hook that throws is logged and the server serves on; editing the hooks f
 }, async (t) => {
   const throwing = "export const when_ready = () => { throw new Error('hook exploded'); };\n";
   const server = await startServer(t, {
+    waitWatching: true,
     files: { 'server.yaml': serverYaml(APP, { workers: 1, hooks: 'hooks.mjs' }), 'hooks.mjs': throwing },
   });
   const failed = await server.waitForLog('hook failed', { hook: 'when_ready' });

@@ -19,6 +19,7 @@ function accessLines(server: RunningServer, file = 'access.log'): string[] {
 
 test('json access log, request ids honoured or made, a Gunicorn format string', { timeout: 30_000 }, async (t) => {
   const server = await startServer(t, {
+    waitWatching: true,
     files: { 'server.yaml': serverYaml(APP, { workers: 1, log: { accesslog: 'access.log', access_format: 'json' } }) },
   });
   const given = await (await fetch(`${server.url()}/request-id`, { headers: { 'x-request-id': 'abc-123' } })).text();
@@ -67,7 +68,7 @@ test('json access log, request ids honoured or made, a Gunicorn format string', 
 test('the access log turned on by a live reload counts body bytes from the next request, no worker replaced', {
   timeout: 30_000,
 }, async (t) => {
-  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 1 }) } });
+  const server = await startServer(t, { waitWatching: true, files: { 'server.yaml': serverYaml(APP, { workers: 1 }) } });
   const [pid] = server.workerPids();
   assert.equal((await fetch(`${server.url()}/download?chunks=1`)).status, 200);
   writeFileSync(

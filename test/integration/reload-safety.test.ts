@@ -97,7 +97,10 @@ test('a change that needs a rotation applies nothing when the rotation fails', {
 });
 
 test('a pidfile change moves the pidfile, so `tsicorn reload` finds the master at the new path', { timeout: 30_000 }, async (t) => {
-  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 1, pidfile: 'one.pid' }) } });
+  const server = await startServer(t, {
+    waitWatching: true,
+    files: { 'server.yaml': serverYaml(APP, { workers: 1, pidfile: 'one.pid' }) },
+  });
   writeFileSync(join(server.dir, 'server.yaml'), serverYaml(APP, { workers: 1, pidfile: 'two.pid' }));
   await server.waitForLog('pidfile moved');
   assert.ok(!existsSync(join(server.dir, 'one.pid')), 'the old pidfile is removed');
@@ -129,6 +132,7 @@ test('reload.code ignores what the server and the app write in the app directory
   timeout: 30_000,
 }, async (t) => {
   const server = await startServer(t, {
+    waitWatching: true,
     files: {
       'server.yaml': serverYaml('app.mjs', { workers: 1, reload: { code: true }, log: { accesslog: 'access.log' } }),
       'app.mjs': version('v1'),
@@ -152,7 +156,10 @@ test('reload.code ignores what the server and the app write in the app directory
 });
 
 test('a bind change under balance: round-robin says it needs a restart instead of passing in silence', { timeout: 30_000 }, async (t) => {
-  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 1, balance: 'round-robin' }) } });
+  const server = await startServer(t, {
+    waitWatching: true,
+    files: { 'server.yaml': serverYaml(APP, { workers: 1, balance: 'round-robin' }) },
+  });
   writeFileSync(join(server.dir, 'server.yaml'), serverYaml(APP, { workers: 1, balance: 'round-robin', bind: '127.0.0.1:1' }));
   const warned = await server.waitForLog('bind changed but the listeners are fixed; restart the server to change them');
   assert.equal(warned.reason, 'balance: round-robin');
@@ -161,7 +168,7 @@ test('a bind change under balance: round-robin says it needs a restart instead o
 });
 
 test('a worker count set by TTIN stays through reloads that do not change `workers`', { timeout: 30_000 }, async (t) => {
-  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 2, min_uptime: 0 }) } });
+  const server = await startServer(t, { waitWatching: true, files: { 'server.yaml': serverYaml(APP, { workers: 2, min_uptime: 0 }) } });
   process.kill(server.pid, 'SIGTTIN');
   await server.waitFor('3 workers', () => server.workerPids().length === 3);
   writeFileSync(join(server.dir, 'server.yaml'), serverYaml(APP, { workers: 2, min_uptime: 0, log: { level: 'debug' } }));
@@ -175,6 +182,7 @@ test('a worker count set by TTIN stays through reloads that do not change `worke
 test('a queued `tsicorn reload` is not swallowed by a config save that arrives after it', { timeout: 60_000 }, async (t) => {
   const slow = (v: string) => `await new Promise((r) => setTimeout(r, 800));\nexport default (req, res) => res.end('${v}');\n`;
   const server = await startServer(t, {
+    waitWatching: true,
     files: { 'server.yaml': serverYaml('app.mjs', { workers: 1, min_uptime: 0 }), 'app.mjs': slow('v1') },
   });
   process.kill(server.pid, 'SIGHUP');

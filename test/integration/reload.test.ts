@@ -87,7 +87,7 @@ test('a drain answers the request in flight and the next one on an idle keep-ali
 test('saving the file: workers 2 → 3 applies live; invalid YAML keeps serving; delete + re-create survives', {
   timeout: 60_000,
 }, async (t) => {
-  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 2 }) } });
+  const server = await startServer(t, { waitWatching: true, files: { 'server.yaml': serverYaml(APP, { workers: 2 }) } });
   const file = join(server.dir, 'server.yaml');
   const pids = server.workerPids();
   writeFileSync(file, serverYaml(APP, { workers: 3 }));
@@ -117,7 +117,7 @@ test('saving the file: workers 2 → 3 applies live; invalid YAML keeps serving;
 });
 
 test('a saved file with the same content does nothing', { timeout: 30_000 }, async (t) => {
-  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 1 }) } });
+  const server = await startServer(t, { waitWatching: true, files: { 'server.yaml': serverYaml(APP, { workers: 1 }) } });
   const file = join(server.dir, 'server.yaml');
   writeFileSync(file, readFileSync(file));
   await server.waitForLog('config file saved without changes; nothing to do');
@@ -159,6 +159,7 @@ for (const broken of [
 
 test('reload.code: editing the app serves the new code within seconds', { timeout: 30_000 }, async (t) => {
   const server = await startServer(t, {
+    waitWatching: true,
     files: { 'server.yaml': serverYaml('app.mjs', { workers: 1, reload: { code: true } }), 'app.mjs': version('v1') },
   });
   writeFileSync(join(server.dir, 'app.mjs'), version('v2'));
@@ -245,7 +246,7 @@ test('a bind change opens the new listener before the rotation and closes the re
   await new Promise((r) => probe.once('listening', r));
   const freePort = (probe.address() as { port: number }).port;
   await new Promise((r) => probe.close(r));
-  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 1 }) } });
+  const server = await startServer(t, { waitWatching: true, files: { 'server.yaml': serverYaml(APP, { workers: 1 }) } });
   const oldUrl = server.url();
   writeFileSync(join(server.dir, 'server.yaml'), serverYaml(APP, { workers: 1, bind: `127.0.0.1:${freePort}` }));
   const reloaded = await server.waitForLog('config reloaded', { trigger: 'watch' });
@@ -267,7 +268,7 @@ test('a new bind address that cannot be bound fails the reload before any new wo
   t.after(() => holder.close());
   const taken = (holder.address() as { port: number }).port;
   const debug = { workers: 1, log: { level: 'debug' } };
-  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, debug) } });
+  const server = await startServer(t, { waitWatching: true, files: { 'server.yaml': serverYaml(APP, debug) } });
   const pids = server.workerPids();
   assert.equal(server.countLogs('worker spawned'), 1);
   writeFileSync(join(server.dir, 'server.yaml'), serverYaml(APP, { ...debug, bind: ['127.0.0.1:0', `127.0.0.1:${taken}`] }));

@@ -86,7 +86,7 @@ test('TLS: 1.1 refused, 1.2 and 1.3 served; a certificate replaced on disk is se
   copyFileSync(certs.cert('first'), join(dir, 'server.pem'));
   copyFileSync(certs.key('first'), join(dir, 'server.key'));
   writeFileSync(join(dir, 'server.yaml'), serverYaml(APP, { workers: 2, tls: { certfile: 'server.pem', keyfile: 'server.key' } }));
-  const running = await startServer(t, { cwd: dir });
+  const running = await startServer(t, { waitWatching: true, cwd: dir });
   const port = Number(new URL(running.url()).port);
   const url = `https://127.0.0.1:${port}/hello`;
   assert.match(curl(url, ['--cacert', certs.ca, '--tlsv1.2', '--tls-max', '1.2']).out, /\n200$/);
