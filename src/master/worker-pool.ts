@@ -116,7 +116,8 @@ export class WorkerPool {
    * A marked worker still serves, so it covers for an older one: under load a replacement can
    * reach max_requests before it has stayed up min_uptime, and if only unmarked workers counted,
    * no marked worker would ever leave while a new one was spawned for each (a pool growing
-   * without bound). Replacements are capped at `target` extra workers for the same reason.
+   * without bound). For the same reason there are never more than 2 × target processes,
+   * leaving ones included: a marked worker serves on until there is room for its replacement.
    */
   manageSteady(target: number, generation: Generation, maySpawn: boolean, now: number): void {
     const timings = stopTimings(generation.config.settings, false);
@@ -124,7 +125,9 @@ export class WorkerPool {
     const active = live.filter((w) => w.replaceReason === null);
     const missing = target - active.length;
     if (missing > 0 && maySpawn) {
-      const room = 2 * target - live.length;
+      // Leaving workers count: they are processes still holding memory (a drain can last
+      // graceful_timeout), and under churn they would take the pool past 2 × target.
+      const room = 2 * target - this.all().filter((w) => w.state !== 'exited').length;
       for (let i = 0; i < Math.min(missing, room); i++) this.spawn(generation);
     } else if (missing < 0) {
       // Booting extras first, then the oldest.
