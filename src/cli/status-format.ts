@@ -49,6 +49,7 @@ export function formatStatus(status: ServerStatus): string {
     );
   if (status.workers.some((w) => !w.fresh))
     lines.push('  * did not answer within 0.5 s (event loop busy, or app loading): figures as of its last heartbeat');
+  if (status.standbyPids.length > 0) lines.push(`standby processes: ${status.standbyPids.join(', ')}`);
   const restarts = Object.entries(status.restarts);
   lines.push(`restarts: ${restarts.length ? restarts.map(([reason, n]) => `${reason} ${n}`).join(', ') : 'none'}`);
   return `${lines.join('\n')}\n`;

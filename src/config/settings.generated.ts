@@ -71,6 +71,10 @@ export interface SchemaResolvedConfig {
    */
   max_surge: number;
   /**
+   * Worker processes kept started ahead, with Node and tsicorn loaded but no app, for the next rotation or replacement (max_requests, max_memory, a crash): a new worker then waits only for its app to load, not for Node to start. Each holds an idle Node process (about 50 MiB resident, some 11 MiB of it its own). A standby serves only workers started with its environment (`env`, `threads`) and listeners; the `pre_fork` hook runs when one is taken.
+   */
+  standby_workers: number;
+  /**
    * Seconds an idle keep-alive connection is kept open (0 disables keep-alive).
    */
   keepalive: number;

@@ -6,7 +6,7 @@ import { schemaFormats } from './bind-address.js';
 import ajvRuntime_ucs2length from 'ajv/dist/runtime/ucs2length.js';
 export const validate = validate0;
 export default validate0;
-const schema0 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://tsicorn.dev/schemas/server.schema.json","title":"tsicorn server configuration","description":"Settings of a tsicorn server (server.yaml). Every setting has a default except `app`.","type":"object","additionalProperties":false,"required":["app"],"properties":{"$schema":{"type":"string","description":"URL or path of this JSON Schema, written by editors; ignored by tsicorn."},"app":{"type":"string","minLength":1,"pattern":"^[^:]+(:[A-Za-z_$][A-Za-z0-9_$]*(\\(\\))?)?$","x-expect":"module[:export] or module:factory() (e.g. app.js, app.mjs:handler, app.cjs:create())","description":"The app to serve, like Gunicorn's module:callable: a module path relative to `chdir`, optionally `:export` (default: the default export) or `:factory()` to call a (possibly async) factory once per worker.","examples":["app.js:default"],"x-reload":"rotate","x-aliases":["wsgi_app","script"]},"interface":{"type":"string","enum":["auto","node","fetch"],"default":"auto","description":"How the app is called: `auto` detects it (fetch handler, Koa-style `callback()`, Node request listener), `node` forces a `(req, res)` listener, `fetch` forces a `fetch(request)` handler.","examples":["fetch"],"x-cli":"--interface <kind>","x-reload":"rotate"},"chdir":{"type":"string","minLength":1,"default":".","description":"Directory the workers change to before loading the app; relative paths are resolved against the config file's directory.","examples":["/srv/app"],"x-cli":"--chdir <dir>","x-reload":"rotate","x-aliases":["cwd"]},"env":{"type":"object","propertyNames":{"pattern":"^[A-Za-z_][A-Za-z0-9_]*$"},"additionalProperties":{"type":["string","number","boolean"]},"default":{},"description":"Environment variables set in every worker, on top of the master's environment.","examples":[{"NODE_ENV":"production"}],"x-cli":"-e, --env <KEY=VALUE>","x-reload":"rotate","x-aliases":["raw_env"]},"bind":{"anyOf":[{"type":"string","format":"bind"},{"type":"array","minItems":1,"items":{"type":"string","format":"bind"}}],"default":["127.0.0.1:8000"],"description":"Addresses to listen on: `host:port`, `:port` (all interfaces), `[ipv6]:port`, `unix:PATH` or `fd://N` (an inherited socket, e.g. systemd socket activation). A single string is accepted for one address.","examples":[["0.0.0.0:8000","unix:/run/app.sock"]],"x-cli":"-b, --bind <address>","x-reload":"rotate","x-aliases":["listen"]},"backlog":{"type":"integer","minimum":1,"maximum":65535,"default":2048,"description":"Maximum number of pending connections per listener (the kernel caps it at net.core.somaxconn).","examples":[4096],"x-cli":"--backlog <int>","x-reload":"restart"},"workers":{"oneOf":[{"type":"integer","minimum":1,"maximum":1024},{"const":"auto"}],"default":"auto","description":"Number of worker processes, or `auto` for the number of CPUs available to the process.","examples":[4],"x-cli":"-w, --workers <int>","x-reload":"live","x-aliases":["instances"]},"worker_class":{"type":"string","enum":["http","http2"],"default":"http","description":"Server each worker runs: `http` (HTTP/1.1, with TLS when `tls.certfile` is set) or `http2` (HTTP/2 with ALPN fallback to HTTP/1.1).","examples":["http2"],"x-cli":"-k, --worker-class <class>","x-reload":"rotate"},"balance":{"type":"string","enum":["kernel","round-robin"],"default":"kernel","description":"How connections reach workers: `kernel` (every worker accepts on the shared socket, Gunicorn's model) or `round-robin` (the master accepts and hands each connection to the next worker). `kernel` is the default because it measured faster: with 2 workers (wrk -c50, hello world) it served about 2.7 times the `Connection: close` requests of `round-robin`, and about as many with keep-alive; `npm run bench -- --only throughput,tsicorn` measures both.","examples":["round-robin"],"x-cli":"--balance <mode>","x-reload":"restart","x-aliases":["exec_mode"]},"worker_connections":{"type":"integer","minimum":1,"default":1000,"description":"Maximum number of simultaneous connections per worker.","examples":[2000],"x-cli":"--worker-connections <int>","x-reload":"rotate"},"threads":{"type":"integer","minimum":1,"maximum":1024,"default":4,"description":"Size of each worker's libuv thread pool (UV_THREADPOOL_SIZE): file system, DNS and crypto work.","examples":[8],"x-cli":"--threads <int>","x-reload":"rotate"},"timeout":{"type":"number","minimum":0,"default":30,"description":"Seconds a worker's event loop may stall before the master kills and replaces it (0 = never).","examples":[60],"x-cli":"-t, --timeout <seconds>","x-reload":"live"},"graceful_timeout":{"type":"number","minimum":0,"default":30,"description":"Seconds a retiring worker has to finish its in-flight requests before it is killed.","examples":[10],"x-cli":"--graceful-timeout <seconds>","x-reload":"live","x-aliases":["kill_timeout"]},"boot_timeout":{"type":"number","exclusiveMinimum":0,"default":30,"description":"Seconds a new worker has to become ready before the master kills it: at start-up tsicorn then stops (exit 3), during a rotation the rotation is abandoned and the old workers keep serving, otherwise the worker is replaced.","examples":[60],"x-cli":"--boot-timeout <seconds>","x-reload":"live","x-aliases":["listen_timeout"]},"min_uptime":{"type":"number","minimum":0,"default":1,"description":"Seconds a new worker must stay up after it is ready before the worker it replaces (rotation, max_requests, max_memory) is retired; a new worker that exits sooner abandons the rotation, so a deploy that crashes right after start never replaces a working worker.","examples":[5],"x-cli":"--min-uptime <seconds>","x-reload":"live"},"max_surge":{"type":"integer","minimum":0,"default":0,"description":"How many new workers boot at once during a rotation (0 = all at once); bounds the extra memory a rotation needs.","examples":[1],"x-cli":"--max-surge <int>","x-reload":"live"},"keepalive":{"type":"number","minimum":0,"default":5,"description":"Seconds an idle keep-alive connection is kept open (0 disables keep-alive).","examples":[2],"x-cli":"--keep-alive <seconds>","x-reload":"rotate","x-aliases":["keep_alive"]},"max_requests":{"type":"integer","minimum":0,"default":0,"description":"Recycle a worker after it has served this many requests (0 = never); the replacement starts before the old worker leaves.","examples":[10000],"x-cli":"--max-requests <int>","x-reload":"rotate"},"max_requests_jitter":{"type":"integer","minimum":0,"default":0,"description":"Random extra requests (0..N) added to `max_requests` per worker, so workers do not all recycle at once.","examples":[500],"x-cli":"--max-requests-jitter <int>","x-reload":"rotate"},"max_memory":{"oneOf":[{"type":"null"},{"type":"integer","minimum":1},{"type":"string","pattern":"^[0-9]+(\\.[0-9]+)?\\s*([KMGT]i?B?|[kmgt]|B)?$","x-expect":"a size such as 512MiB"}],"default":null,"description":"Recycle a worker whose resident memory (RSS) is above this size, through a graceful replacement: bytes, or a size such as `512MiB`, `300M` or `1G`, every unit binary (null = no limit).","examples":["512MiB"],"x-cli":"--max-memory <size>","x-reload":"live","x-aliases":["max_memory_restart"]},"limit_request_line":{"type":"integer","minimum":0,"maximum":8190,"default":4094,"description":"Maximum size in bytes of the HTTP request line (0 = up to the parser's maximum, 8190).","examples":[8190],"x-cli":"--limit-request-line <bytes>","x-reload":"rotate"},"limit_request_fields":{"type":"integer","minimum":0,"maximum":32768,"default":100,"description":"Maximum number of header fields in a request (0 = up to 32768).","examples":[50],"x-cli":"--limit-request-fields <int>","x-reload":"rotate"},"limit_request_field_size":{"type":"integer","minimum":0,"default":8190,"description":"Maximum size in bytes of one header field (0 = no limit beyond the parser's).","examples":[16380],"x-cli":"--limit-request-field-size <bytes>","x-reload":"rotate"},"headers_timeout":{"type":"number","exclusiveMinimum":0,"default":60,"description":"Seconds a client has to send the complete request head (protects against slowloris).","examples":[10],"x-cli":"--headers-timeout <seconds>","x-reload":"rotate"},"request_timeout":{"type":"number","minimum":0,"default":300,"description":"Seconds a client has to send the whole request, body included (0 = no limit).","examples":[120],"x-cli":"--request-timeout <seconds>","x-reload":"rotate"},"tls":{"type":"object","additionalProperties":false,"default":{},"description":"TLS (HTTPS) settings; TLS is on when `certfile` and `keyfile` are set.","properties":{"certfile":{"type":["string","null"],"default":null,"description":"PEM certificate chain; TLS is on when set (with `keyfile`). Replaced files are picked up without a restart.","examples":["/etc/ssl/app.crt"],"x-cli":"--certfile <path>","x-reload":"rotate","x-aliases":["certfile"]},"keyfile":{"type":["string","null"],"default":null,"description":"PEM private key for `certfile`.","examples":["/etc/ssl/app.key"],"x-cli":"--keyfile <path>","x-reload":"rotate","x-aliases":["keyfile"]},"ca_certs":{"type":["string","null"],"default":null,"description":"PEM bundle of CAs that client certificates are verified against (mutual TLS).","examples":["/etc/ssl/clients-ca.crt"],"x-cli":"--ca-certs <path>","x-reload":"rotate","x-aliases":["ca_certs"]},"cert_reqs":{"type":"string","enum":["none","optional","required"],"default":"none","description":"Whether a client certificate is asked for: `none`, `optional` (verified when sent) or `required`.","examples":["required"],"x-cli":"--cert-reqs <mode>","x-reload":"rotate","x-aliases":["cert_reqs"]},"min_version":{"type":"string","enum":["TLSv1.2","TLSv1.3"],"default":"TLSv1.2","description":"Oldest TLS version accepted.","examples":["TLSv1.3"],"x-cli":"--tls-min-version <version>","x-reload":"rotate","x-aliases":["ssl_version"]},"ciphers":{"type":"string","minLength":1,"default":"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305","description":"OpenSSL cipher list for TLS 1.2; the default is Mozilla's \"intermediate\" profile (forward secrecy, AEAD only).","examples":["ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256"],"x-cli":"--ciphers <list>","x-reload":"rotate","x-aliases":["ciphers"]}}},"proxy":{"type":"object","additionalProperties":false,"default":{},"description":"What tsicorn trusts from reverse proxies and load balancers.","properties":{"forwarded_allow_ips":{"type":"array","items":{"type":"string","format":"ip-or-cidr"},"default":["127.0.0.1","::1"],"description":"Peers (addresses or CIDR ranges) whose `X-Forwarded-*` and `Forwarded` headers are trusted; from any other peer those headers are removed before the app sees them. `*` trusts everyone.","examples":[["10.0.0.0/8"]],"x-cli":"--forwarded-allow-ips <ips>","x-reload":"rotate","x-aliases":["forwarded_allow_ips"]},"secure_scheme_headers":{"type":"object","additionalProperties":{"type":"string"},"default":{"X-FORWARDED-PROTOCOL":"ssl","X-FORWARDED-PROTO":"https","X-FORWARDED-SSL":"on"},"description":"Headers (and values) from a trusted proxy that mean the client used HTTPS.","examples":[{"X-FORWARDED-PROTO":"https"}],"x-reload":"rotate","x-aliases":["secure_scheme_headers"]},"protocol":{"type":"boolean","default":false,"description":"Expect a PROXY protocol header (v1 or v2, as HAProxy and AWS NLB send) at the start of every connection.","examples":[true],"x-cli":"--proxy-protocol","x-reload":"rotate","x-aliases":["proxy_protocol"]},"allow_ips":{"type":"array","items":{"type":"string","format":"ip-or-cidr"},"default":["127.0.0.1","::1"],"description":"Peers allowed to send a PROXY protocol header; a connection from anyone else is closed.","examples":[["10.0.0.0/8"]],"x-cli":"--proxy-allow-from <ips>","x-reload":"rotate","x-aliases":["proxy_allow_ips"]}}},"log":{"type":"object","additionalProperties":false,"default":{},"description":"Server log and access log.","properties":{"level":{"type":"string","enum":["trace","debug","info","warn","error","fatal","silent"],"default":"info","description":"Lowest level of server log lines written.","examples":["debug"],"x-cli":"--log-level <level>","x-reload":"live","x-aliases":["loglevel","log_level"]},"format":{"type":"string","enum":["json","text"],"default":"json","description":"Server log format: `json` (one JSON object a line) or `text` (human-readable, for a terminal).","examples":["text"],"x-cli":"--log-format <format>","x-reload":"live"},"errorlog":{"type":"string","minLength":1,"default":"-","description":"Where the server log goes: `-` for stderr, or a file path.","examples":["/var/log/tsicorn/error.log"],"x-cli":"--error-logfile <path>","x-reload":"live","x-aliases":["errorlog","error_file"]},"accesslog":{"type":["string","null"],"default":null,"description":"Where the access log goes: null (off), `-` for stdout, or a file path.","examples":["/var/log/tsicorn/access.log"],"x-cli":"--access-logfile <path>","x-reload":"live","x-aliases":["accesslog","out_file"]},"access_format":{"type":"string","minLength":1,"default":"combined","description":"Access log format: `combined`, `common`, `json`, or a format string with Gunicorn's atoms (`%(h)s %(r)s %(s)s` ...).","examples":["json"],"x-cli":"--access-logformat <format>","x-reload":"live","x-aliases":["access_log_format"]},"capture_output":{"type":"boolean","default":false,"description":"Send the workers' stdout and stderr (the app's `console.log`) to the server log.","examples":[true],"x-cli":"--capture-output","x-reload":"rotate","x-aliases":["capture_output"]},"request_id_header":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$","x-expect":"an HTTP header name","default":"X-Request-Id","description":"Incoming header whose value is used as the request id (one is generated when absent); available to the app and the access log.","examples":["X-Amzn-Trace-Id"],"x-cli":"--request-id-header <name>","x-reload":"rotate"}}},"reload":{"type":"object","additionalProperties":false,"default":{},"description":"What is watched for automatic reloads.","properties":{"config":{"type":"boolean","default":true,"description":"Watch the config file and reload when its content changes.","examples":[false],"x-reload":"live"},"code":{"type":"boolean","default":false,"description":"Watch the app's directory and rotate the workers when a source file (one of `reload.extensions`) changes (for development). The config file and the hooks module are watched by `reload.config` instead; the server's own log and pid files never count.","examples":[true],"x-cli":"--reload","x-reload":"live","x-aliases":["reload","watch"]},"extra_files":{"type":"array","items":{"type":"string","minLength":1},"default":[],"description":"More files or globs whose changes rotate the workers (with `reload.code`).","examples":[["templates/**/*.html"]],"x-cli":"--reload-extra-file <glob>","x-reload":"live","x-aliases":["reload_extra_files"]},"extensions":{"type":"array","items":{"type":"string","pattern":"^\\.[A-Za-z0-9_.-]+$"},"x-expect":"a list of file extensions, each starting with a dot (.js)","default":[".js",".mjs",".cjs",".json",".ts",".mts",".cts"],"description":"Extensions of the files under the app's directory whose changes rotate the workers (with `reload.code`); other files, such as logs and uploads the app writes, never do.","examples":[[".js",".mjs",".html"]],"x-reload":"live","x-aliases":["ext"]},"ignore":{"type":"array","items":{"type":"string","minLength":1},"default":["node_modules",".git"],"description":"Paths or globs under the app's directory that never trigger a code reload.","examples":[["node_modules",".git","tmp"]],"x-reload":"live","x-aliases":["ignore_watch"]}}},"hooks":{"type":["string","null"],"default":null,"description":"Module exporting server hooks, relative to the config file: in the master `on_starting`, `when_ready`, `on_reload`, `pre_fork`, `child_exit`, `nworkers_changed`, `on_exit`; in each worker `post_fork`, `post_worker_init`, `pre_request`, `post_request`, `worker_exit`. A hook that throws is logged; with `reload.config`, saving the module rotates the workers. A module that cannot be imported stops start-up (TSI_ERR_HOOKS).","examples":["./tsicorn.hooks.js"],"x-cli":"--hooks <module>","x-reload":"rotate"},"control":{"type":"object","additionalProperties":false,"default":{},"description":"The master's control socket.","properties":{"socket":{"type":["string","null"],"minLength":1,"default":"auto","description":"Unix socket for `tsicorn status|scale|reload|stop|reopen-logs`: `auto` (one per config file: `$XDG_RUNTIME_DIR/tsicorn-HASH.sock` when that variable is set, else `.NAME.sock` beside the config file), a path (relative to the config file), or null (off: `reload`, `stop` and `reopen-logs` then signal the pid in `pidfile`). Created with mode 0600; a USR2 successor takes it over.","examples":["/run/tsicorn/app.sock"],"x-cli":"--control-socket <path>","x-reload":"restart"}}},"metrics":{"type":"object","additionalProperties":false,"default":{},"description":"Prometheus metrics and health endpoints served by the master.","properties":{"bind":{"oneOf":[{"type":"null"},{"type":"string","format":"bind"}],"default":null,"description":"Address of the master's Prometheus endpoint (also `/-/healthy` and `/-/ready`); null = off.","examples":["127.0.0.1:9100"],"x-cli":"--metrics-bind <address>","x-reload":"restart"},"path":{"type":"string","pattern":"^/","x-expect":"a URL path starting with /","default":"/metrics","description":"URL path of the Prometheus endpoint.","examples":["/prometheus"],"x-reload":"restart"}}},"statsd":{"type":"object","additionalProperties":false,"default":{},"description":"StatsD metrics.","properties":{"host":{"oneOf":[{"type":"null"},{"type":"string","format":"host-port"}],"default":null,"description":"StatsD server `host:port` to send metrics to; null = off.","examples":["127.0.0.1:8125"],"x-cli":"--statsd-host <host:port>","x-reload":"rotate","x-aliases":["statsd_host"]},"prefix":{"type":"string","default":"tsicorn","description":"Prefix of every StatsD metric name.","examples":["myapp"],"x-cli":"--statsd-prefix <prefix>","x-reload":"rotate","x-aliases":["statsd_prefix"]}}},"pidfile":{"type":["string","null"],"default":null,"description":"File the master writes its PID to after binding (removed on exit; a reload that changes it moves it).","examples":["/run/tsicorn.pid"],"x-cli":"-p, --pid <path>","x-reload":"live","x-aliases":["pid"]},"user":{"type":["string","integer","null"],"default":null,"description":"User (name or uid) the workers run as; the master must start as root to use it.","examples":["www-data"],"x-cli":"-u, --user <user>","x-reload":"restart"},"group":{"type":["string","integer","null"],"default":null,"description":"Group (name or gid) the workers run as.","examples":["www-data"],"x-cli":"-g, --group <group>","x-reload":"restart"},"umask":{"oneOf":[{"type":"null"},{"type":"string","pattern":"^0?[0-7]{3}$","x-expect":"an octal string such as \"0022\" (quote it: YAML reads 0022 as the number 22)"}],"default":null,"description":"File mode creation mask of the master and the workers, as a quoted octal string (`\"0022\"`); null = inherited.","examples":["0027"],"x-cli":"-m, --umask <mask>","x-reload":"rotate"},"proc_name":{"type":["string","null"],"default":null,"description":"Name shown in process titles (`tsicorn: master [NAME]`, `tsicorn: worker 3 [NAME]`); defaults to the app. Linux gives a title no more room than the command line that started the process had, so a short one (`npm start` runs `node bin/tsicorn -c config/server.yaml`) cuts the master's title; a short `proc_name` keeps it whole.","examples":["shop-api"],"x-cli":"-n, --name <name>","x-reload":"rotate","x-aliases":["name"]}}};
+const schema0 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://tsicorn.dev/schemas/server.schema.json","title":"tsicorn server configuration","description":"Settings of a tsicorn server (server.yaml). Every setting has a default except `app`.","type":"object","additionalProperties":false,"required":["app"],"properties":{"$schema":{"type":"string","description":"URL or path of this JSON Schema, written by editors; ignored by tsicorn."},"app":{"type":"string","minLength":1,"pattern":"^[^:]+(:[A-Za-z_$][A-Za-z0-9_$]*(\\(\\))?)?$","x-expect":"module[:export] or module:factory() (e.g. app.js, app.mjs:handler, app.cjs:create())","description":"The app to serve, like Gunicorn's module:callable: a module path relative to `chdir`, optionally `:export` (default: the default export) or `:factory()` to call a (possibly async) factory once per worker.","examples":["app.js:default"],"x-reload":"rotate","x-aliases":["wsgi_app","script"]},"interface":{"type":"string","enum":["auto","node","fetch"],"default":"auto","description":"How the app is called: `auto` detects it (fetch handler, Koa-style `callback()`, Node request listener), `node` forces a `(req, res)` listener, `fetch` forces a `fetch(request)` handler.","examples":["fetch"],"x-cli":"--interface <kind>","x-reload":"rotate"},"chdir":{"type":"string","minLength":1,"default":".","description":"Directory the workers change to before loading the app; relative paths are resolved against the config file's directory.","examples":["/srv/app"],"x-cli":"--chdir <dir>","x-reload":"rotate","x-aliases":["cwd"]},"env":{"type":"object","propertyNames":{"pattern":"^[A-Za-z_][A-Za-z0-9_]*$"},"additionalProperties":{"type":["string","number","boolean"]},"default":{},"description":"Environment variables set in every worker, on top of the master's environment.","examples":[{"NODE_ENV":"production"}],"x-cli":"-e, --env <KEY=VALUE>","x-reload":"rotate","x-aliases":["raw_env"]},"bind":{"anyOf":[{"type":"string","format":"bind"},{"type":"array","minItems":1,"items":{"type":"string","format":"bind"}}],"default":["127.0.0.1:8000"],"description":"Addresses to listen on: `host:port`, `:port` (all interfaces), `[ipv6]:port`, `unix:PATH` or `fd://N` (an inherited socket, e.g. systemd socket activation). A single string is accepted for one address.","examples":[["0.0.0.0:8000","unix:/run/app.sock"]],"x-cli":"-b, --bind <address>","x-reload":"rotate","x-aliases":["listen"]},"backlog":{"type":"integer","minimum":1,"maximum":65535,"default":2048,"description":"Maximum number of pending connections per listener (the kernel caps it at net.core.somaxconn).","examples":[4096],"x-cli":"--backlog <int>","x-reload":"restart"},"workers":{"oneOf":[{"type":"integer","minimum":1,"maximum":1024},{"const":"auto"}],"default":"auto","description":"Number of worker processes, or `auto` for the number of CPUs available to the process.","examples":[4],"x-cli":"-w, --workers <int>","x-reload":"live","x-aliases":["instances"]},"worker_class":{"type":"string","enum":["http","http2"],"default":"http","description":"Server each worker runs: `http` (HTTP/1.1, with TLS when `tls.certfile` is set) or `http2` (HTTP/2 with ALPN fallback to HTTP/1.1).","examples":["http2"],"x-cli":"-k, --worker-class <class>","x-reload":"rotate"},"balance":{"type":"string","enum":["kernel","round-robin"],"default":"kernel","description":"How connections reach workers: `kernel` (every worker accepts on the shared socket, Gunicorn's model) or `round-robin` (the master accepts and hands each connection to the next worker). `kernel` is the default because it measured faster: with 2 workers (wrk -c50, hello world) it served about 2.7 times the `Connection: close` requests of `round-robin`, and about as many with keep-alive; `npm run bench -- --only throughput,tsicorn` measures both.","examples":["round-robin"],"x-cli":"--balance <mode>","x-reload":"restart","x-aliases":["exec_mode"]},"worker_connections":{"type":"integer","minimum":1,"default":1000,"description":"Maximum number of simultaneous connections per worker.","examples":[2000],"x-cli":"--worker-connections <int>","x-reload":"rotate"},"threads":{"type":"integer","minimum":1,"maximum":1024,"default":4,"description":"Size of each worker's libuv thread pool (UV_THREADPOOL_SIZE): file system, DNS and crypto work.","examples":[8],"x-cli":"--threads <int>","x-reload":"rotate"},"timeout":{"type":"number","minimum":0,"default":30,"description":"Seconds a worker's event loop may stall before the master kills and replaces it (0 = never).","examples":[60],"x-cli":"-t, --timeout <seconds>","x-reload":"live"},"graceful_timeout":{"type":"number","minimum":0,"default":30,"description":"Seconds a retiring worker has to finish its in-flight requests before it is killed.","examples":[10],"x-cli":"--graceful-timeout <seconds>","x-reload":"live","x-aliases":["kill_timeout"]},"boot_timeout":{"type":"number","exclusiveMinimum":0,"default":30,"description":"Seconds a new worker has to become ready before the master kills it: at start-up tsicorn then stops (exit 3), during a rotation the rotation is abandoned and the old workers keep serving, otherwise the worker is replaced.","examples":[60],"x-cli":"--boot-timeout <seconds>","x-reload":"live","x-aliases":["listen_timeout"]},"min_uptime":{"type":"number","minimum":0,"default":1,"description":"Seconds a new worker must stay up after it is ready before the worker it replaces (rotation, max_requests, max_memory) is retired; a new worker that exits sooner abandons the rotation, so a deploy that crashes right after start never replaces a working worker.","examples":[5],"x-cli":"--min-uptime <seconds>","x-reload":"live"},"max_surge":{"type":"integer","minimum":0,"default":0,"description":"How many new workers boot at once during a rotation (0 = all at once); bounds the extra memory a rotation needs.","examples":[1],"x-cli":"--max-surge <int>","x-reload":"live"},"standby_workers":{"type":"integer","minimum":0,"maximum":1024,"default":0,"description":"Worker processes kept started ahead, with Node and tsicorn loaded but no app, for the next rotation or replacement (max_requests, max_memory, a crash): a new worker then waits only for its app to load, not for Node to start. Each holds an idle Node process (about 50 MiB resident, some 11 MiB of it its own). A standby serves only workers started with its environment (`env`, `threads`) and listeners; the `pre_fork` hook runs when one is taken.","examples":[2],"x-cli":"--standby-workers <int>","x-reload":"live"},"keepalive":{"type":"number","minimum":0,"default":5,"description":"Seconds an idle keep-alive connection is kept open (0 disables keep-alive).","examples":[2],"x-cli":"--keep-alive <seconds>","x-reload":"rotate","x-aliases":["keep_alive"]},"max_requests":{"type":"integer","minimum":0,"default":0,"description":"Recycle a worker after it has served this many requests (0 = never); the replacement starts before the old worker leaves.","examples":[10000],"x-cli":"--max-requests <int>","x-reload":"rotate"},"max_requests_jitter":{"type":"integer","minimum":0,"default":0,"description":"Random extra requests (0..N) added to `max_requests` per worker, so workers do not all recycle at once.","examples":[500],"x-cli":"--max-requests-jitter <int>","x-reload":"rotate"},"max_memory":{"oneOf":[{"type":"null"},{"type":"integer","minimum":1},{"type":"string","pattern":"^[0-9]+(\\.[0-9]+)?\\s*([KMGT]i?B?|[kmgt]|B)?$","x-expect":"a size such as 512MiB"}],"default":null,"description":"Recycle a worker whose resident memory (RSS) is above this size, through a graceful replacement: bytes, or a size such as `512MiB`, `300M` or `1G`, every unit binary (null = no limit).","examples":["512MiB"],"x-cli":"--max-memory <size>","x-reload":"live","x-aliases":["max_memory_restart"]},"limit_request_line":{"type":"integer","minimum":0,"maximum":8190,"default":4094,"description":"Maximum size in bytes of the HTTP request line (0 = up to the parser's maximum, 8190).","examples":[8190],"x-cli":"--limit-request-line <bytes>","x-reload":"rotate"},"limit_request_fields":{"type":"integer","minimum":0,"maximum":32768,"default":100,"description":"Maximum number of header fields in a request (0 = up to 32768).","examples":[50],"x-cli":"--limit-request-fields <int>","x-reload":"rotate"},"limit_request_field_size":{"type":"integer","minimum":0,"default":8190,"description":"Maximum size in bytes of one header field (0 = no limit beyond the parser's).","examples":[16380],"x-cli":"--limit-request-field-size <bytes>","x-reload":"rotate"},"headers_timeout":{"type":"number","exclusiveMinimum":0,"default":60,"description":"Seconds a client has to send the complete request head (protects against slowloris).","examples":[10],"x-cli":"--headers-timeout <seconds>","x-reload":"rotate"},"request_timeout":{"type":"number","minimum":0,"default":300,"description":"Seconds a client has to send the whole request, body included (0 = no limit).","examples":[120],"x-cli":"--request-timeout <seconds>","x-reload":"rotate"},"tls":{"type":"object","additionalProperties":false,"default":{},"description":"TLS (HTTPS) settings; TLS is on when `certfile` and `keyfile` are set.","properties":{"certfile":{"type":["string","null"],"default":null,"description":"PEM certificate chain; TLS is on when set (with `keyfile`). Replaced files are picked up without a restart.","examples":["/etc/ssl/app.crt"],"x-cli":"--certfile <path>","x-reload":"rotate","x-aliases":["certfile"]},"keyfile":{"type":["string","null"],"default":null,"description":"PEM private key for `certfile`.","examples":["/etc/ssl/app.key"],"x-cli":"--keyfile <path>","x-reload":"rotate","x-aliases":["keyfile"]},"ca_certs":{"type":["string","null"],"default":null,"description":"PEM bundle of CAs that client certificates are verified against (mutual TLS).","examples":["/etc/ssl/clients-ca.crt"],"x-cli":"--ca-certs <path>","x-reload":"rotate","x-aliases":["ca_certs"]},"cert_reqs":{"type":"string","enum":["none","optional","required"],"default":"none","description":"Whether a client certificate is asked for: `none`, `optional` (verified when sent) or `required`.","examples":["required"],"x-cli":"--cert-reqs <mode>","x-reload":"rotate","x-aliases":["cert_reqs"]},"min_version":{"type":"string","enum":["TLSv1.2","TLSv1.3"],"default":"TLSv1.2","description":"Oldest TLS version accepted.","examples":["TLSv1.3"],"x-cli":"--tls-min-version <version>","x-reload":"rotate","x-aliases":["ssl_version"]},"ciphers":{"type":"string","minLength":1,"default":"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305","description":"OpenSSL cipher list for TLS 1.2; the default is Mozilla's \"intermediate\" profile (forward secrecy, AEAD only).","examples":["ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256"],"x-cli":"--ciphers <list>","x-reload":"rotate","x-aliases":["ciphers"]}}},"proxy":{"type":"object","additionalProperties":false,"default":{},"description":"What tsicorn trusts from reverse proxies and load balancers.","properties":{"forwarded_allow_ips":{"type":"array","items":{"type":"string","format":"ip-or-cidr"},"default":["127.0.0.1","::1"],"description":"Peers (addresses or CIDR ranges) whose `X-Forwarded-*` and `Forwarded` headers are trusted; from any other peer those headers are removed before the app sees them. `*` trusts everyone.","examples":[["10.0.0.0/8"]],"x-cli":"--forwarded-allow-ips <ips>","x-reload":"rotate","x-aliases":["forwarded_allow_ips"]},"secure_scheme_headers":{"type":"object","additionalProperties":{"type":"string"},"default":{"X-FORWARDED-PROTOCOL":"ssl","X-FORWARDED-PROTO":"https","X-FORWARDED-SSL":"on"},"description":"Headers (and values) from a trusted proxy that mean the client used HTTPS.","examples":[{"X-FORWARDED-PROTO":"https"}],"x-reload":"rotate","x-aliases":["secure_scheme_headers"]},"protocol":{"type":"boolean","default":false,"description":"Expect a PROXY protocol header (v1 or v2, as HAProxy and AWS NLB send) at the start of every connection.","examples":[true],"x-cli":"--proxy-protocol","x-reload":"rotate","x-aliases":["proxy_protocol"]},"allow_ips":{"type":"array","items":{"type":"string","format":"ip-or-cidr"},"default":["127.0.0.1","::1"],"description":"Peers allowed to send a PROXY protocol header; a connection from anyone else is closed.","examples":[["10.0.0.0/8"]],"x-cli":"--proxy-allow-from <ips>","x-reload":"rotate","x-aliases":["proxy_allow_ips"]}}},"log":{"type":"object","additionalProperties":false,"default":{},"description":"Server log and access log.","properties":{"level":{"type":"string","enum":["trace","debug","info","warn","error","fatal","silent"],"default":"info","description":"Lowest level of server log lines written.","examples":["debug"],"x-cli":"--log-level <level>","x-reload":"live","x-aliases":["loglevel","log_level"]},"format":{"type":"string","enum":["json","text"],"default":"json","description":"Server log format: `json` (one JSON object a line) or `text` (human-readable, for a terminal).","examples":["text"],"x-cli":"--log-format <format>","x-reload":"live"},"errorlog":{"type":"string","minLength":1,"default":"-","description":"Where the server log goes: `-` for stderr, or a file path.","examples":["/var/log/tsicorn/error.log"],"x-cli":"--error-logfile <path>","x-reload":"live","x-aliases":["errorlog","error_file"]},"accesslog":{"type":["string","null"],"default":null,"description":"Where the access log goes: null (off), `-` for stdout, or a file path.","examples":["/var/log/tsicorn/access.log"],"x-cli":"--access-logfile <path>","x-reload":"live","x-aliases":["accesslog","out_file"]},"access_format":{"type":"string","minLength":1,"default":"combined","description":"Access log format: `combined`, `common`, `json`, or a format string with Gunicorn's atoms (`%(h)s %(r)s %(s)s` ...).","examples":["json"],"x-cli":"--access-logformat <format>","x-reload":"live","x-aliases":["access_log_format"]},"capture_output":{"type":"boolean","default":false,"description":"Send the workers' stdout and stderr (the app's `console.log`) to the server log.","examples":[true],"x-cli":"--capture-output","x-reload":"rotate","x-aliases":["capture_output"]},"request_id_header":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$","x-expect":"an HTTP header name","default":"X-Request-Id","description":"Incoming header whose value is used as the request id (one is generated when absent); available to the app and the access log.","examples":["X-Amzn-Trace-Id"],"x-cli":"--request-id-header <name>","x-reload":"rotate"}}},"reload":{"type":"object","additionalProperties":false,"default":{},"description":"What is watched for automatic reloads.","properties":{"config":{"type":"boolean","default":true,"description":"Watch the config file and reload when its content changes.","examples":[false],"x-reload":"live"},"code":{"type":"boolean","default":false,"description":"Watch the app's directory and rotate the workers when a source file (one of `reload.extensions`) changes (for development). The config file and the hooks module are watched by `reload.config` instead; the server's own log and pid files never count.","examples":[true],"x-cli":"--reload","x-reload":"live","x-aliases":["reload","watch"]},"extra_files":{"type":"array","items":{"type":"string","minLength":1},"default":[],"description":"More files or globs whose changes rotate the workers (with `reload.code`).","examples":[["templates/**/*.html"]],"x-cli":"--reload-extra-file <glob>","x-reload":"live","x-aliases":["reload_extra_files"]},"extensions":{"type":"array","items":{"type":"string","pattern":"^\\.[A-Za-z0-9_.-]+$"},"x-expect":"a list of file extensions, each starting with a dot (.js)","default":[".js",".mjs",".cjs",".json",".ts",".mts",".cts"],"description":"Extensions of the files under the app's directory whose changes rotate the workers (with `reload.code`); other files, such as logs and uploads the app writes, never do.","examples":[[".js",".mjs",".html"]],"x-reload":"live","x-aliases":["ext"]},"ignore":{"type":"array","items":{"type":"string","minLength":1},"default":["node_modules",".git"],"description":"Paths or globs under the app's directory that never trigger a code reload.","examples":[["node_modules",".git","tmp"]],"x-reload":"live","x-aliases":["ignore_watch"]}}},"hooks":{"type":["string","null"],"default":null,"description":"Module exporting server hooks, relative to the config file: in the master `on_starting`, `when_ready`, `on_reload`, `pre_fork`, `child_exit`, `nworkers_changed`, `on_exit`; in each worker `post_fork`, `post_worker_init`, `pre_request`, `post_request`, `worker_exit`. A hook that throws is logged; with `reload.config`, saving the module rotates the workers. A module that cannot be imported stops start-up (TSI_ERR_HOOKS).","examples":["./tsicorn.hooks.js"],"x-cli":"--hooks <module>","x-reload":"rotate"},"control":{"type":"object","additionalProperties":false,"default":{},"description":"The master's control socket.","properties":{"socket":{"type":["string","null"],"minLength":1,"default":"auto","description":"Unix socket for `tsicorn status|scale|reload|stop|reopen-logs`: `auto` (one per config file: `$XDG_RUNTIME_DIR/tsicorn-HASH.sock` when that variable is set, else `.NAME.sock` beside the config file), a path (relative to the config file), or null (off: `reload`, `stop` and `reopen-logs` then signal the pid in `pidfile`). Created with mode 0600; a USR2 successor takes it over.","examples":["/run/tsicorn/app.sock"],"x-cli":"--control-socket <path>","x-reload":"restart"}}},"metrics":{"type":"object","additionalProperties":false,"default":{},"description":"Prometheus metrics and health endpoints served by the master.","properties":{"bind":{"oneOf":[{"type":"null"},{"type":"string","format":"bind"}],"default":null,"description":"Address of the master's Prometheus endpoint (also `/-/healthy` and `/-/ready`); null = off.","examples":["127.0.0.1:9100"],"x-cli":"--metrics-bind <address>","x-reload":"restart"},"path":{"type":"string","pattern":"^/","x-expect":"a URL path starting with /","default":"/metrics","description":"URL path of the Prometheus endpoint.","examples":["/prometheus"],"x-reload":"restart"}}},"statsd":{"type":"object","additionalProperties":false,"default":{},"description":"StatsD metrics.","properties":{"host":{"oneOf":[{"type":"null"},{"type":"string","format":"host-port"}],"default":null,"description":"StatsD server `host:port` to send metrics to; null = off.","examples":["127.0.0.1:8125"],"x-cli":"--statsd-host <host:port>","x-reload":"rotate","x-aliases":["statsd_host"]},"prefix":{"type":"string","default":"tsicorn","description":"Prefix of every StatsD metric name.","examples":["myapp"],"x-cli":"--statsd-prefix <prefix>","x-reload":"rotate","x-aliases":["statsd_prefix"]}}},"pidfile":{"type":["string","null"],"default":null,"description":"File the master writes its PID to after binding (removed on exit; a reload that changes it moves it).","examples":["/run/tsicorn.pid"],"x-cli":"-p, --pid <path>","x-reload":"live","x-aliases":["pid"]},"user":{"type":["string","integer","null"],"default":null,"description":"User (name or uid) the workers run as; the master must start as root to use it.","examples":["www-data"],"x-cli":"-u, --user <user>","x-reload":"restart"},"group":{"type":["string","integer","null"],"default":null,"description":"Group (name or gid) the workers run as.","examples":["www-data"],"x-cli":"-g, --group <group>","x-reload":"restart"},"umask":{"oneOf":[{"type":"null"},{"type":"string","pattern":"^0?[0-7]{3}$","x-expect":"an octal string such as \"0022\" (quote it: YAML reads 0022 as the number 22)"}],"default":null,"description":"File mode creation mask of the master and the workers, as a quoted octal string (`\"0022\"`); null = inherited.","examples":["0027"],"x-cli":"-m, --umask <mask>","x-reload":"rotate"},"proc_name":{"type":["string","null"],"default":null,"description":"Name shown in process titles (`tsicorn: master [NAME]`, `tsicorn: worker 3 [NAME]`); defaults to the app. Linux gives a title no more room than the command line that started the process had, so a short one (`npm start` runs `node bin/tsicorn -c config/server.yaml`) cuts the master's title; a short `proc_name` keeps it whole.","examples":["shop-api"],"x-cli":"-n, --name <name>","x-reload":"rotate","x-aliases":["name"]}}};
 const func0 = Object.prototype.hasOwnProperty;
 const func1 = ajvRuntime_ucs2length.default;
 const pattern0 = new RegExp("^[^:]+(:[A-Za-z_$][A-Za-z0-9_$]*(\\(\\))?)?$", "u");
@@ -69,6 +69,9 @@ data.min_uptime = 1;
 }
 if(data.max_surge === undefined){
 data.max_surge = 0;
+}
+if(data.standby_workers === undefined){
+data.standby_workers = 0;
 }
 if(data.keepalive === undefined){
 data.keepalive = 5;
@@ -734,10 +737,9 @@ vErrors.push(err47);
 errors++;
 }
 }
-let data19 = data.keepalive;
-if((typeof data19 == "number") && (isFinite(data19))){
-if(data19 < 0 || isNaN(data19)){
-const err48 = {instancePath:instancePath+"/keepalive",schemaPath:"#/properties/keepalive/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+let data19 = data.standby_workers;
+if(!(((typeof data19 == "number") && (!(data19 % 1) && !isNaN(data19))) && (isFinite(data19)))){
+const err48 = {instancePath:instancePath+"/standby_workers",schemaPath:"#/properties/standby_workers/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -746,9 +748,9 @@ vErrors.push(err48);
 }
 errors++;
 }
-}
-else {
-const err49 = {instancePath:instancePath+"/keepalive",schemaPath:"#/properties/keepalive/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if((typeof data19 == "number") && (isFinite(data19))){
+if(data19 > 1024 || isNaN(data19)){
+const err49 = {instancePath:instancePath+"/standby_workers",schemaPath:"#/properties/standby_workers/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024"};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -757,9 +759,8 @@ vErrors.push(err49);
 }
 errors++;
 }
-let data20 = data.max_requests;
-if(!(((typeof data20 == "number") && (!(data20 % 1) && !isNaN(data20))) && (isFinite(data20)))){
-const err50 = {instancePath:instancePath+"/max_requests",schemaPath:"#/properties/max_requests/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data19 < 0 || isNaN(data19)){
+const err50 = {instancePath:instancePath+"/standby_workers",schemaPath:"#/properties/standby_workers/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -768,9 +769,11 @@ vErrors.push(err50);
 }
 errors++;
 }
+}
+let data20 = data.keepalive;
 if((typeof data20 == "number") && (isFinite(data20))){
 if(data20 < 0 || isNaN(data20)){
-const err51 = {instancePath:instancePath+"/max_requests",schemaPath:"#/properties/max_requests/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+const err51 = {instancePath:instancePath+"/keepalive",schemaPath:"#/properties/keepalive/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -780,9 +783,8 @@ vErrors.push(err51);
 errors++;
 }
 }
-let data21 = data.max_requests_jitter;
-if(!(((typeof data21 == "number") && (!(data21 % 1) && !isNaN(data21))) && (isFinite(data21)))){
-const err52 = {instancePath:instancePath+"/max_requests_jitter",schemaPath:"#/properties/max_requests_jitter/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+else {
+const err52 = {instancePath:instancePath+"/keepalive",schemaPath:"#/properties/keepalive/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -791,9 +793,9 @@ vErrors.push(err52);
 }
 errors++;
 }
-if((typeof data21 == "number") && (isFinite(data21))){
-if(data21 < 0 || isNaN(data21)){
-const err53 = {instancePath:instancePath+"/max_requests_jitter",schemaPath:"#/properties/max_requests_jitter/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+let data21 = data.max_requests;
+if(!(((typeof data21 == "number") && (!(data21 % 1) && !isNaN(data21))) && (isFinite(data21)))){
+const err53 = {instancePath:instancePath+"/max_requests",schemaPath:"#/properties/max_requests/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -802,14 +804,9 @@ vErrors.push(err53);
 }
 errors++;
 }
-}
-let data22 = data.max_memory;
-const _errs56 = errors;
-let valid7 = false;
-let passing1 = null;
-const _errs57 = errors;
-if(data22 !== null){
-const err54 = {instancePath:instancePath+"/max_memory",schemaPath:"#/properties/max_memory/oneOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
+if((typeof data21 == "number") && (isFinite(data21))){
+if(data21 < 0 || isNaN(data21)){
+const err54 = {instancePath:instancePath+"/max_requests",schemaPath:"#/properties/max_requests/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -818,14 +815,10 @@ vErrors.push(err54);
 }
 errors++;
 }
-var _valid2 = _errs57 === errors;
-if(_valid2){
-valid7 = true;
-passing1 = 0;
 }
-const _errs59 = errors;
+let data22 = data.max_requests_jitter;
 if(!(((typeof data22 == "number") && (!(data22 % 1) && !isNaN(data22))) && (isFinite(data22)))){
-const err55 = {instancePath:instancePath+"/max_memory",schemaPath:"#/properties/max_memory/oneOf/1/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err55 = {instancePath:instancePath+"/max_requests_jitter",schemaPath:"#/properties/max_requests_jitter/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -835,8 +828,8 @@ vErrors.push(err55);
 errors++;
 }
 if((typeof data22 == "number") && (isFinite(data22))){
-if(data22 < 1 || isNaN(data22)){
-const err56 = {instancePath:instancePath+"/max_memory",schemaPath:"#/properties/max_memory/oneOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(data22 < 0 || isNaN(data22)){
+const err56 = {instancePath:instancePath+"/max_requests_jitter",schemaPath:"#/properties/max_requests_jitter/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -846,7 +839,50 @@ vErrors.push(err56);
 errors++;
 }
 }
+let data23 = data.max_memory;
+const _errs58 = errors;
+let valid7 = false;
+let passing1 = null;
+const _errs59 = errors;
+if(data23 !== null){
+const err57 = {instancePath:instancePath+"/max_memory",schemaPath:"#/properties/max_memory/oneOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
+if(vErrors === null){
+vErrors = [err57];
+}
+else {
+vErrors.push(err57);
+}
+errors++;
+}
 var _valid2 = _errs59 === errors;
+if(_valid2){
+valid7 = true;
+passing1 = 0;
+}
+const _errs61 = errors;
+if(!(((typeof data23 == "number") && (!(data23 % 1) && !isNaN(data23))) && (isFinite(data23)))){
+const err58 = {instancePath:instancePath+"/max_memory",schemaPath:"#/properties/max_memory/oneOf/1/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err58];
+}
+else {
+vErrors.push(err58);
+}
+errors++;
+}
+if((typeof data23 == "number") && (isFinite(data23))){
+if(data23 < 1 || isNaN(data23)){
+const err59 = {instancePath:instancePath+"/max_memory",schemaPath:"#/properties/max_memory/oneOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(vErrors === null){
+vErrors = [err59];
+}
+else {
+vErrors.push(err59);
+}
+errors++;
+}
+}
+var _valid2 = _errs61 === errors;
 if(_valid2 && valid7){
 valid7 = false;
 passing1 = [passing1, 1];
@@ -856,30 +892,30 @@ if(_valid2){
 valid7 = true;
 passing1 = 1;
 }
-const _errs61 = errors;
-if(typeof data22 === "string"){
-if(!pattern2.test(data22)){
-const err57 = {instancePath:instancePath+"/max_memory",schemaPath:"#/properties/max_memory/oneOf/2/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?\\s*([KMGT]i?B?|[kmgt]|B)?$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?\\s*([KMGT]i?B?|[kmgt]|B)?$"+"\""};
+const _errs63 = errors;
+if(typeof data23 === "string"){
+if(!pattern2.test(data23)){
+const err60 = {instancePath:instancePath+"/max_memory",schemaPath:"#/properties/max_memory/oneOf/2/pattern",keyword:"pattern",params:{pattern: "^[0-9]+(\\.[0-9]+)?\\s*([KMGT]i?B?|[kmgt]|B)?$"},message:"must match pattern \""+"^[0-9]+(\\.[0-9]+)?\\s*([KMGT]i?B?|[kmgt]|B)?$"+"\""};
 if(vErrors === null){
-vErrors = [err57];
+vErrors = [err60];
 }
 else {
-vErrors.push(err57);
+vErrors.push(err60);
 }
 errors++;
 }
 }
 else {
-const err58 = {instancePath:instancePath+"/max_memory",schemaPath:"#/properties/max_memory/oneOf/2/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err61 = {instancePath:instancePath+"/max_memory",schemaPath:"#/properties/max_memory/oneOf/2/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
-vErrors = [err58];
+vErrors = [err61];
 }
 else {
-vErrors.push(err58);
+vErrors.push(err61);
 }
 errors++;
 }
-var _valid2 = _errs61 === errors;
+var _valid2 = _errs63 === errors;
 if(_valid2 && valid7){
 valid7 = false;
 passing1 = [passing1, 2];
@@ -892,50 +928,7 @@ passing1 = 2;
 }
 }
 if(!valid7){
-const err59 = {instancePath:instancePath+"/max_memory",schemaPath:"#/properties/max_memory/oneOf",keyword:"oneOf",params:{passingSchemas: passing1},message:"must match exactly one schema in oneOf"};
-if(vErrors === null){
-vErrors = [err59];
-}
-else {
-vErrors.push(err59);
-}
-errors++;
-}
-else {
-errors = _errs56;
-if(vErrors !== null){
-if(_errs56){
-vErrors.length = _errs56;
-}
-else {
-vErrors = null;
-}
-}
-}
-let data23 = data.limit_request_line;
-if(!(((typeof data23 == "number") && (!(data23 % 1) && !isNaN(data23))) && (isFinite(data23)))){
-const err60 = {instancePath:instancePath+"/limit_request_line",schemaPath:"#/properties/limit_request_line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
-if(vErrors === null){
-vErrors = [err60];
-}
-else {
-vErrors.push(err60);
-}
-errors++;
-}
-if((typeof data23 == "number") && (isFinite(data23))){
-if(data23 > 8190 || isNaN(data23)){
-const err61 = {instancePath:instancePath+"/limit_request_line",schemaPath:"#/properties/limit_request_line/maximum",keyword:"maximum",params:{comparison: "<=", limit: 8190},message:"must be <= 8190"};
-if(vErrors === null){
-vErrors = [err61];
-}
-else {
-vErrors.push(err61);
-}
-errors++;
-}
-if(data23 < 0 || isNaN(data23)){
-const err62 = {instancePath:instancePath+"/limit_request_line",schemaPath:"#/properties/limit_request_line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+const err62 = {instancePath:instancePath+"/max_memory",schemaPath:"#/properties/max_memory/oneOf",keyword:"oneOf",params:{passingSchemas: passing1},message:"must match exactly one schema in oneOf"};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -944,10 +937,20 @@ vErrors.push(err62);
 }
 errors++;
 }
+else {
+errors = _errs58;
+if(vErrors !== null){
+if(_errs58){
+vErrors.length = _errs58;
 }
-let data24 = data.limit_request_fields;
+else {
+vErrors = null;
+}
+}
+}
+let data24 = data.limit_request_line;
 if(!(((typeof data24 == "number") && (!(data24 % 1) && !isNaN(data24))) && (isFinite(data24)))){
-const err63 = {instancePath:instancePath+"/limit_request_fields",schemaPath:"#/properties/limit_request_fields/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err63 = {instancePath:instancePath+"/limit_request_line",schemaPath:"#/properties/limit_request_line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -957,8 +960,8 @@ vErrors.push(err63);
 errors++;
 }
 if((typeof data24 == "number") && (isFinite(data24))){
-if(data24 > 32768 || isNaN(data24)){
-const err64 = {instancePath:instancePath+"/limit_request_fields",schemaPath:"#/properties/limit_request_fields/maximum",keyword:"maximum",params:{comparison: "<=", limit: 32768},message:"must be <= 32768"};
+if(data24 > 8190 || isNaN(data24)){
+const err64 = {instancePath:instancePath+"/limit_request_line",schemaPath:"#/properties/limit_request_line/maximum",keyword:"maximum",params:{comparison: "<=", limit: 8190},message:"must be <= 8190"};
 if(vErrors === null){
 vErrors = [err64];
 }
@@ -968,7 +971,7 @@ vErrors.push(err64);
 errors++;
 }
 if(data24 < 0 || isNaN(data24)){
-const err65 = {instancePath:instancePath+"/limit_request_fields",schemaPath:"#/properties/limit_request_fields/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+const err65 = {instancePath:instancePath+"/limit_request_line",schemaPath:"#/properties/limit_request_line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -978,9 +981,9 @@ vErrors.push(err65);
 errors++;
 }
 }
-let data25 = data.limit_request_field_size;
+let data25 = data.limit_request_fields;
 if(!(((typeof data25 == "number") && (!(data25 % 1) && !isNaN(data25))) && (isFinite(data25)))){
-const err66 = {instancePath:instancePath+"/limit_request_field_size",schemaPath:"#/properties/limit_request_field_size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err66 = {instancePath:instancePath+"/limit_request_fields",schemaPath:"#/properties/limit_request_fields/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -990,8 +993,8 @@ vErrors.push(err66);
 errors++;
 }
 if((typeof data25 == "number") && (isFinite(data25))){
-if(data25 < 0 || isNaN(data25)){
-const err67 = {instancePath:instancePath+"/limit_request_field_size",schemaPath:"#/properties/limit_request_field_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data25 > 32768 || isNaN(data25)){
+const err67 = {instancePath:instancePath+"/limit_request_fields",schemaPath:"#/properties/limit_request_fields/maximum",keyword:"maximum",params:{comparison: "<=", limit: 32768},message:"must be <= 32768"};
 if(vErrors === null){
 vErrors = [err67];
 }
@@ -1000,11 +1003,8 @@ vErrors.push(err67);
 }
 errors++;
 }
-}
-let data26 = data.headers_timeout;
-if((typeof data26 == "number") && (isFinite(data26))){
-if(data26 <= 0 || isNaN(data26)){
-const err68 = {instancePath:instancePath+"/headers_timeout",schemaPath:"#/properties/headers_timeout/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"};
+if(data25 < 0 || isNaN(data25)){
+const err68 = {instancePath:instancePath+"/limit_request_fields",schemaPath:"#/properties/limit_request_fields/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err68];
 }
@@ -1014,8 +1014,9 @@ vErrors.push(err68);
 errors++;
 }
 }
-else {
-const err69 = {instancePath:instancePath+"/headers_timeout",schemaPath:"#/properties/headers_timeout/type",keyword:"type",params:{type: "number"},message:"must be number"};
+let data26 = data.limit_request_field_size;
+if(!(((typeof data26 == "number") && (!(data26 % 1) && !isNaN(data26))) && (isFinite(data26)))){
+const err69 = {instancePath:instancePath+"/limit_request_field_size",schemaPath:"#/properties/limit_request_field_size/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err69];
 }
@@ -1024,10 +1025,9 @@ vErrors.push(err69);
 }
 errors++;
 }
-let data27 = data.request_timeout;
-if((typeof data27 == "number") && (isFinite(data27))){
-if(data27 < 0 || isNaN(data27)){
-const err70 = {instancePath:instancePath+"/request_timeout",schemaPath:"#/properties/request_timeout/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if((typeof data26 == "number") && (isFinite(data26))){
+if(data26 < 0 || isNaN(data26)){
+const err70 = {instancePath:instancePath+"/limit_request_field_size",schemaPath:"#/properties/limit_request_field_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err70];
 }
@@ -1037,8 +1037,10 @@ vErrors.push(err70);
 errors++;
 }
 }
-else {
-const err71 = {instancePath:instancePath+"/request_timeout",schemaPath:"#/properties/request_timeout/type",keyword:"type",params:{type: "number"},message:"must be number"};
+let data27 = data.headers_timeout;
+if((typeof data27 == "number") && (isFinite(data27))){
+if(data27 <= 0 || isNaN(data27)){
+const err71 = {instancePath:instancePath+"/headers_timeout",schemaPath:"#/properties/headers_timeout/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -1047,29 +1049,9 @@ vErrors.push(err71);
 }
 errors++;
 }
-let data28 = data.tls;
-if(data28 && typeof data28 == "object" && !Array.isArray(data28)){
-if(data28.certfile === undefined){
-data28.certfile = null;
 }
-if(data28.keyfile === undefined){
-data28.keyfile = null;
-}
-if(data28.ca_certs === undefined){
-data28.ca_certs = null;
-}
-if(data28.cert_reqs === undefined){
-data28.cert_reqs = "none";
-}
-if(data28.min_version === undefined){
-data28.min_version = "TLSv1.2";
-}
-if(data28.ciphers === undefined){
-data28.ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305";
-}
-for(const key3 in data28){
-if(!((((((key3 === "certfile") || (key3 === "keyfile")) || (key3 === "ca_certs")) || (key3 === "cert_reqs")) || (key3 === "min_version")) || (key3 === "ciphers"))){
-const err72 = {instancePath:instancePath+"/tls",schemaPath:"#/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
+else {
+const err72 = {instancePath:instancePath+"/headers_timeout",schemaPath:"#/properties/headers_timeout/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err72];
 }
@@ -1078,10 +1060,10 @@ vErrors.push(err72);
 }
 errors++;
 }
-}
-let data29 = data28.certfile;
-if((typeof data29 !== "string") && (data29 !== null)){
-const err73 = {instancePath:instancePath+"/tls/certfile",schemaPath:"#/properties/tls/properties/certfile/type",keyword:"type",params:{type: schema0.properties.tls.properties.certfile.type},message:"must be string,null"};
+let data28 = data.request_timeout;
+if((typeof data28 == "number") && (isFinite(data28))){
+if(data28 < 0 || isNaN(data28)){
+const err73 = {instancePath:instancePath+"/request_timeout",schemaPath:"#/properties/request_timeout/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err73];
 }
@@ -1090,9 +1072,9 @@ vErrors.push(err73);
 }
 errors++;
 }
-let data30 = data28.keyfile;
-if((typeof data30 !== "string") && (data30 !== null)){
-const err74 = {instancePath:instancePath+"/tls/keyfile",schemaPath:"#/properties/tls/properties/keyfile/type",keyword:"type",params:{type: schema0.properties.tls.properties.keyfile.type},message:"must be string,null"};
+}
+else {
+const err74 = {instancePath:instancePath+"/request_timeout",schemaPath:"#/properties/request_timeout/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err74];
 }
@@ -1101,9 +1083,29 @@ vErrors.push(err74);
 }
 errors++;
 }
-let data31 = data28.ca_certs;
-if((typeof data31 !== "string") && (data31 !== null)){
-const err75 = {instancePath:instancePath+"/tls/ca_certs",schemaPath:"#/properties/tls/properties/ca_certs/type",keyword:"type",params:{type: schema0.properties.tls.properties.ca_certs.type},message:"must be string,null"};
+let data29 = data.tls;
+if(data29 && typeof data29 == "object" && !Array.isArray(data29)){
+if(data29.certfile === undefined){
+data29.certfile = null;
+}
+if(data29.keyfile === undefined){
+data29.keyfile = null;
+}
+if(data29.ca_certs === undefined){
+data29.ca_certs = null;
+}
+if(data29.cert_reqs === undefined){
+data29.cert_reqs = "none";
+}
+if(data29.min_version === undefined){
+data29.min_version = "TLSv1.2";
+}
+if(data29.ciphers === undefined){
+data29.ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305";
+}
+for(const key3 in data29){
+if(!((((((key3 === "certfile") || (key3 === "keyfile")) || (key3 === "ca_certs")) || (key3 === "cert_reqs")) || (key3 === "min_version")) || (key3 === "ciphers"))){
+const err75 = {instancePath:instancePath+"/tls",schemaPath:"#/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err75];
 }
@@ -1112,9 +1114,10 @@ vErrors.push(err75);
 }
 errors++;
 }
-let data32 = data28.cert_reqs;
-if(typeof data32 !== "string"){
-const err76 = {instancePath:instancePath+"/tls/cert_reqs",schemaPath:"#/properties/tls/properties/cert_reqs/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+let data30 = data29.certfile;
+if((typeof data30 !== "string") && (data30 !== null)){
+const err76 = {instancePath:instancePath+"/tls/certfile",schemaPath:"#/properties/tls/properties/certfile/type",keyword:"type",params:{type: schema0.properties.tls.properties.certfile.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err76];
 }
@@ -1123,8 +1126,9 @@ vErrors.push(err76);
 }
 errors++;
 }
-if(!(((data32 === "none") || (data32 === "optional")) || (data32 === "required"))){
-const err77 = {instancePath:instancePath+"/tls/cert_reqs",schemaPath:"#/properties/tls/properties/cert_reqs/enum",keyword:"enum",params:{allowedValues: schema0.properties.tls.properties.cert_reqs.enum},message:"must be equal to one of the allowed values"};
+let data31 = data29.keyfile;
+if((typeof data31 !== "string") && (data31 !== null)){
+const err77 = {instancePath:instancePath+"/tls/keyfile",schemaPath:"#/properties/tls/properties/keyfile/type",keyword:"type",params:{type: schema0.properties.tls.properties.keyfile.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err77];
 }
@@ -1133,9 +1137,9 @@ vErrors.push(err77);
 }
 errors++;
 }
-let data33 = data28.min_version;
-if(typeof data33 !== "string"){
-const err78 = {instancePath:instancePath+"/tls/min_version",schemaPath:"#/properties/tls/properties/min_version/type",keyword:"type",params:{type: "string"},message:"must be string"};
+let data32 = data29.ca_certs;
+if((typeof data32 !== "string") && (data32 !== null)){
+const err78 = {instancePath:instancePath+"/tls/ca_certs",schemaPath:"#/properties/tls/properties/ca_certs/type",keyword:"type",params:{type: schema0.properties.tls.properties.ca_certs.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err78];
 }
@@ -1144,8 +1148,9 @@ vErrors.push(err78);
 }
 errors++;
 }
-if(!((data33 === "TLSv1.2") || (data33 === "TLSv1.3"))){
-const err79 = {instancePath:instancePath+"/tls/min_version",schemaPath:"#/properties/tls/properties/min_version/enum",keyword:"enum",params:{allowedValues: schema0.properties.tls.properties.min_version.enum},message:"must be equal to one of the allowed values"};
+let data33 = data29.cert_reqs;
+if(typeof data33 !== "string"){
+const err79 = {instancePath:instancePath+"/tls/cert_reqs",schemaPath:"#/properties/tls/properties/cert_reqs/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err79];
 }
@@ -1154,10 +1159,8 @@ vErrors.push(err79);
 }
 errors++;
 }
-let data34 = data28.ciphers;
-if(typeof data34 === "string"){
-if(func1(data34) < 1){
-const err80 = {instancePath:instancePath+"/tls/ciphers",schemaPath:"#/properties/tls/properties/ciphers/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(!(((data33 === "none") || (data33 === "optional")) || (data33 === "required"))){
+const err80 = {instancePath:instancePath+"/tls/cert_reqs",schemaPath:"#/properties/tls/properties/cert_reqs/enum",keyword:"enum",params:{allowedValues: schema0.properties.tls.properties.cert_reqs.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err80];
 }
@@ -1166,9 +1169,9 @@ vErrors.push(err80);
 }
 errors++;
 }
-}
-else {
-const err81 = {instancePath:instancePath+"/tls/ciphers",schemaPath:"#/properties/tls/properties/ciphers/type",keyword:"type",params:{type: "string"},message:"must be string"};
+let data34 = data29.min_version;
+if(typeof data34 !== "string"){
+const err81 = {instancePath:instancePath+"/tls/min_version",schemaPath:"#/properties/tls/properties/min_version/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err81];
 }
@@ -1177,9 +1180,8 @@ vErrors.push(err81);
 }
 errors++;
 }
-}
-else {
-const err82 = {instancePath:instancePath+"/tls",schemaPath:"#/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(!((data34 === "TLSv1.2") || (data34 === "TLSv1.3"))){
+const err82 = {instancePath:instancePath+"/tls/min_version",schemaPath:"#/properties/tls/properties/min_version/enum",keyword:"enum",params:{allowedValues: schema0.properties.tls.properties.min_version.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err82];
 }
@@ -1188,23 +1190,10 @@ vErrors.push(err82);
 }
 errors++;
 }
-let data35 = data.proxy;
-if(data35 && typeof data35 == "object" && !Array.isArray(data35)){
-if(data35.forwarded_allow_ips === undefined){
-data35.forwarded_allow_ips = ["127.0.0.1","::1"];
-}
-if(data35.secure_scheme_headers === undefined){
-data35.secure_scheme_headers = {"X-FORWARDED-PROTOCOL":"ssl","X-FORWARDED-PROTO":"https","X-FORWARDED-SSL":"on"};
-}
-if(data35.protocol === undefined){
-data35.protocol = false;
-}
-if(data35.allow_ips === undefined){
-data35.allow_ips = ["127.0.0.1","::1"];
-}
-for(const key4 in data35){
-if(!((((key4 === "forwarded_allow_ips") || (key4 === "secure_scheme_headers")) || (key4 === "protocol")) || (key4 === "allow_ips"))){
-const err83 = {instancePath:instancePath+"/proxy",schemaPath:"#/properties/proxy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
+let data35 = data29.ciphers;
+if(typeof data35 === "string"){
+if(func1(data35) < 1){
+const err83 = {instancePath:instancePath+"/tls/ciphers",schemaPath:"#/properties/tls/properties/ciphers/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err83];
 }
@@ -1214,14 +1203,8 @@ vErrors.push(err83);
 errors++;
 }
 }
-let data36 = data35.forwarded_allow_ips;
-if(Array.isArray(data36)){
-const len1 = data36.length;
-for(let i1=0; i1<len1; i1++){
-let data37 = data36[i1];
-if(typeof data37 === "string"){
-if(!(formats4(data37))){
-const err84 = {instancePath:instancePath+"/proxy/forwarded_allow_ips/" + i1,schemaPath:"#/properties/proxy/properties/forwarded_allow_ips/items/format",keyword:"format",params:{format: "ip-or-cidr"},message:"must match format \""+"ip-or-cidr"+"\""};
+else {
+const err84 = {instancePath:instancePath+"/tls/ciphers",schemaPath:"#/properties/tls/properties/ciphers/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err84];
 }
@@ -1232,7 +1215,7 @@ errors++;
 }
 }
 else {
-const err85 = {instancePath:instancePath+"/proxy/forwarded_allow_ips/" + i1,schemaPath:"#/properties/proxy/properties/forwarded_allow_ips/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err85 = {instancePath:instancePath+"/tls",schemaPath:"#/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err85];
 }
@@ -1241,10 +1224,23 @@ vErrors.push(err85);
 }
 errors++;
 }
+let data36 = data.proxy;
+if(data36 && typeof data36 == "object" && !Array.isArray(data36)){
+if(data36.forwarded_allow_ips === undefined){
+data36.forwarded_allow_ips = ["127.0.0.1","::1"];
 }
+if(data36.secure_scheme_headers === undefined){
+data36.secure_scheme_headers = {"X-FORWARDED-PROTOCOL":"ssl","X-FORWARDED-PROTO":"https","X-FORWARDED-SSL":"on"};
 }
-else {
-const err86 = {instancePath:instancePath+"/proxy/forwarded_allow_ips",schemaPath:"#/properties/proxy/properties/forwarded_allow_ips/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data36.protocol === undefined){
+data36.protocol = false;
+}
+if(data36.allow_ips === undefined){
+data36.allow_ips = ["127.0.0.1","::1"];
+}
+for(const key4 in data36){
+if(!((((key4 === "forwarded_allow_ips") || (key4 === "secure_scheme_headers")) || (key4 === "protocol")) || (key4 === "allow_ips"))){
+const err86 = {instancePath:instancePath+"/proxy",schemaPath:"#/properties/proxy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err86];
 }
@@ -1253,11 +1249,15 @@ vErrors.push(err86);
 }
 errors++;
 }
-let data38 = data35.secure_scheme_headers;
-if(data38 && typeof data38 == "object" && !Array.isArray(data38)){
-for(const key5 in data38){
-if(typeof data38[key5] !== "string"){
-const err87 = {instancePath:instancePath+"/proxy/secure_scheme_headers/" + key5.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/proxy/properties/secure_scheme_headers/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+let data37 = data36.forwarded_allow_ips;
+if(Array.isArray(data37)){
+const len1 = data37.length;
+for(let i1=0; i1<len1; i1++){
+let data38 = data37[i1];
+if(typeof data38 === "string"){
+if(!(formats4(data38))){
+const err87 = {instancePath:instancePath+"/proxy/forwarded_allow_ips/" + i1,schemaPath:"#/properties/proxy/properties/forwarded_allow_ips/items/format",keyword:"format",params:{format: "ip-or-cidr"},message:"must match format \""+"ip-or-cidr"+"\""};
 if(vErrors === null){
 vErrors = [err87];
 }
@@ -1267,9 +1267,8 @@ vErrors.push(err87);
 errors++;
 }
 }
-}
 else {
-const err88 = {instancePath:instancePath+"/proxy/secure_scheme_headers",schemaPath:"#/properties/proxy/properties/secure_scheme_headers/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err88 = {instancePath:instancePath+"/proxy/forwarded_allow_ips/" + i1,schemaPath:"#/properties/proxy/properties/forwarded_allow_ips/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err88];
 }
@@ -1278,8 +1277,10 @@ vErrors.push(err88);
 }
 errors++;
 }
-if(typeof data35.protocol !== "boolean"){
-const err89 = {instancePath:instancePath+"/proxy/protocol",schemaPath:"#/properties/proxy/properties/protocol/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+}
+}
+else {
+const err89 = {instancePath:instancePath+"/proxy/forwarded_allow_ips",schemaPath:"#/properties/proxy/properties/forwarded_allow_ips/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err89];
 }
@@ -1288,14 +1289,11 @@ vErrors.push(err89);
 }
 errors++;
 }
-let data41 = data35.allow_ips;
-if(Array.isArray(data41)){
-const len2 = data41.length;
-for(let i2=0; i2<len2; i2++){
-let data42 = data41[i2];
-if(typeof data42 === "string"){
-if(!(formats4(data42))){
-const err90 = {instancePath:instancePath+"/proxy/allow_ips/" + i2,schemaPath:"#/properties/proxy/properties/allow_ips/items/format",keyword:"format",params:{format: "ip-or-cidr"},message:"must match format \""+"ip-or-cidr"+"\""};
+let data39 = data36.secure_scheme_headers;
+if(data39 && typeof data39 == "object" && !Array.isArray(data39)){
+for(const key5 in data39){
+if(typeof data39[key5] !== "string"){
+const err90 = {instancePath:instancePath+"/proxy/secure_scheme_headers/" + key5.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/proxy/properties/secure_scheme_headers/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err90];
 }
@@ -1305,8 +1303,9 @@ vErrors.push(err90);
 errors++;
 }
 }
+}
 else {
-const err91 = {instancePath:instancePath+"/proxy/allow_ips/" + i2,schemaPath:"#/properties/proxy/properties/allow_ips/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err91 = {instancePath:instancePath+"/proxy/secure_scheme_headers",schemaPath:"#/properties/proxy/properties/secure_scheme_headers/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err91];
 }
@@ -1315,10 +1314,8 @@ vErrors.push(err91);
 }
 errors++;
 }
-}
-}
-else {
-const err92 = {instancePath:instancePath+"/proxy/allow_ips",schemaPath:"#/properties/proxy/properties/allow_ips/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(typeof data36.protocol !== "boolean"){
+const err92 = {instancePath:instancePath+"/proxy/protocol",schemaPath:"#/properties/proxy/properties/protocol/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err92];
 }
@@ -1327,9 +1324,14 @@ vErrors.push(err92);
 }
 errors++;
 }
-}
-else {
-const err93 = {instancePath:instancePath+"/proxy",schemaPath:"#/properties/proxy/type",keyword:"type",params:{type: "object"},message:"must be object"};
+let data42 = data36.allow_ips;
+if(Array.isArray(data42)){
+const len2 = data42.length;
+for(let i2=0; i2<len2; i2++){
+let data43 = data42[i2];
+if(typeof data43 === "string"){
+if(!(formats4(data43))){
+const err93 = {instancePath:instancePath+"/proxy/allow_ips/" + i2,schemaPath:"#/properties/proxy/properties/allow_ips/items/format",keyword:"format",params:{format: "ip-or-cidr"},message:"must match format \""+"ip-or-cidr"+"\""};
 if(vErrors === null){
 vErrors = [err93];
 }
@@ -1338,32 +1340,9 @@ vErrors.push(err93);
 }
 errors++;
 }
-let data43 = data.log;
-if(data43 && typeof data43 == "object" && !Array.isArray(data43)){
-if(data43.level === undefined){
-data43.level = "info";
 }
-if(data43.format === undefined){
-data43.format = "json";
-}
-if(data43.errorlog === undefined){
-data43.errorlog = "-";
-}
-if(data43.accesslog === undefined){
-data43.accesslog = null;
-}
-if(data43.access_format === undefined){
-data43.access_format = "combined";
-}
-if(data43.capture_output === undefined){
-data43.capture_output = false;
-}
-if(data43.request_id_header === undefined){
-data43.request_id_header = "X-Request-Id";
-}
-for(const key6 in data43){
-if(!(((((((key6 === "level") || (key6 === "format")) || (key6 === "errorlog")) || (key6 === "accesslog")) || (key6 === "access_format")) || (key6 === "capture_output")) || (key6 === "request_id_header"))){
-const err94 = {instancePath:instancePath+"/log",schemaPath:"#/properties/log/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"};
+else {
+const err94 = {instancePath:instancePath+"/proxy/allow_ips/" + i2,schemaPath:"#/properties/proxy/properties/allow_ips/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err94];
 }
@@ -1373,9 +1352,9 @@ vErrors.push(err94);
 errors++;
 }
 }
-let data44 = data43.level;
-if(typeof data44 !== "string"){
-const err95 = {instancePath:instancePath+"/log/level",schemaPath:"#/properties/log/properties/level/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+else {
+const err95 = {instancePath:instancePath+"/proxy/allow_ips",schemaPath:"#/properties/proxy/properties/allow_ips/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err95];
 }
@@ -1384,8 +1363,9 @@ vErrors.push(err95);
 }
 errors++;
 }
-if(!(((((((data44 === "trace") || (data44 === "debug")) || (data44 === "info")) || (data44 === "warn")) || (data44 === "error")) || (data44 === "fatal")) || (data44 === "silent"))){
-const err96 = {instancePath:instancePath+"/log/level",schemaPath:"#/properties/log/properties/level/enum",keyword:"enum",params:{allowedValues: schema0.properties.log.properties.level.enum},message:"must be equal to one of the allowed values"};
+}
+else {
+const err96 = {instancePath:instancePath+"/proxy",schemaPath:"#/properties/proxy/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err96];
 }
@@ -1394,9 +1374,32 @@ vErrors.push(err96);
 }
 errors++;
 }
-let data45 = data43.format;
-if(typeof data45 !== "string"){
-const err97 = {instancePath:instancePath+"/log/format",schemaPath:"#/properties/log/properties/format/type",keyword:"type",params:{type: "string"},message:"must be string"};
+let data44 = data.log;
+if(data44 && typeof data44 == "object" && !Array.isArray(data44)){
+if(data44.level === undefined){
+data44.level = "info";
+}
+if(data44.format === undefined){
+data44.format = "json";
+}
+if(data44.errorlog === undefined){
+data44.errorlog = "-";
+}
+if(data44.accesslog === undefined){
+data44.accesslog = null;
+}
+if(data44.access_format === undefined){
+data44.access_format = "combined";
+}
+if(data44.capture_output === undefined){
+data44.capture_output = false;
+}
+if(data44.request_id_header === undefined){
+data44.request_id_header = "X-Request-Id";
+}
+for(const key6 in data44){
+if(!(((((((key6 === "level") || (key6 === "format")) || (key6 === "errorlog")) || (key6 === "accesslog")) || (key6 === "access_format")) || (key6 === "capture_output")) || (key6 === "request_id_header"))){
+const err97 = {instancePath:instancePath+"/log",schemaPath:"#/properties/log/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err97];
 }
@@ -1405,8 +1408,10 @@ vErrors.push(err97);
 }
 errors++;
 }
-if(!((data45 === "json") || (data45 === "text"))){
-const err98 = {instancePath:instancePath+"/log/format",schemaPath:"#/properties/log/properties/format/enum",keyword:"enum",params:{allowedValues: schema0.properties.log.properties.format.enum},message:"must be equal to one of the allowed values"};
+}
+let data45 = data44.level;
+if(typeof data45 !== "string"){
+const err98 = {instancePath:instancePath+"/log/level",schemaPath:"#/properties/log/properties/level/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err98];
 }
@@ -1415,10 +1420,8 @@ vErrors.push(err98);
 }
 errors++;
 }
-let data46 = data43.errorlog;
-if(typeof data46 === "string"){
-if(func1(data46) < 1){
-const err99 = {instancePath:instancePath+"/log/errorlog",schemaPath:"#/properties/log/properties/errorlog/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(!(((((((data45 === "trace") || (data45 === "debug")) || (data45 === "info")) || (data45 === "warn")) || (data45 === "error")) || (data45 === "fatal")) || (data45 === "silent"))){
+const err99 = {instancePath:instancePath+"/log/level",schemaPath:"#/properties/log/properties/level/enum",keyword:"enum",params:{allowedValues: schema0.properties.log.properties.level.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err99];
 }
@@ -1427,9 +1430,9 @@ vErrors.push(err99);
 }
 errors++;
 }
-}
-else {
-const err100 = {instancePath:instancePath+"/log/errorlog",schemaPath:"#/properties/log/properties/errorlog/type",keyword:"type",params:{type: "string"},message:"must be string"};
+let data46 = data44.format;
+if(typeof data46 !== "string"){
+const err100 = {instancePath:instancePath+"/log/format",schemaPath:"#/properties/log/properties/format/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err100];
 }
@@ -1438,9 +1441,8 @@ vErrors.push(err100);
 }
 errors++;
 }
-let data47 = data43.accesslog;
-if((typeof data47 !== "string") && (data47 !== null)){
-const err101 = {instancePath:instancePath+"/log/accesslog",schemaPath:"#/properties/log/properties/accesslog/type",keyword:"type",params:{type: schema0.properties.log.properties.accesslog.type},message:"must be string,null"};
+if(!((data46 === "json") || (data46 === "text"))){
+const err101 = {instancePath:instancePath+"/log/format",schemaPath:"#/properties/log/properties/format/enum",keyword:"enum",params:{allowedValues: schema0.properties.log.properties.format.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err101];
 }
@@ -1449,10 +1451,10 @@ vErrors.push(err101);
 }
 errors++;
 }
-let data48 = data43.access_format;
-if(typeof data48 === "string"){
-if(func1(data48) < 1){
-const err102 = {instancePath:instancePath+"/log/access_format",schemaPath:"#/properties/log/properties/access_format/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+let data47 = data44.errorlog;
+if(typeof data47 === "string"){
+if(func1(data47) < 1){
+const err102 = {instancePath:instancePath+"/log/errorlog",schemaPath:"#/properties/log/properties/errorlog/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err102];
 }
@@ -1463,7 +1465,7 @@ errors++;
 }
 }
 else {
-const err103 = {instancePath:instancePath+"/log/access_format",schemaPath:"#/properties/log/properties/access_format/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err103 = {instancePath:instancePath+"/log/errorlog",schemaPath:"#/properties/log/properties/errorlog/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err103];
 }
@@ -1472,8 +1474,9 @@ vErrors.push(err103);
 }
 errors++;
 }
-if(typeof data43.capture_output !== "boolean"){
-const err104 = {instancePath:instancePath+"/log/capture_output",schemaPath:"#/properties/log/properties/capture_output/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+let data48 = data44.accesslog;
+if((typeof data48 !== "string") && (data48 !== null)){
+const err104 = {instancePath:instancePath+"/log/accesslog",schemaPath:"#/properties/log/properties/accesslog/type",keyword:"type",params:{type: schema0.properties.log.properties.accesslog.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err104];
 }
@@ -1482,10 +1485,10 @@ vErrors.push(err104);
 }
 errors++;
 }
-let data50 = data43.request_id_header;
-if(typeof data50 === "string"){
-if(!pattern3.test(data50)){
-const err105 = {instancePath:instancePath+"/log/request_id_header",schemaPath:"#/properties/log/properties/request_id_header/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\""};
+let data49 = data44.access_format;
+if(typeof data49 === "string"){
+if(func1(data49) < 1){
+const err105 = {instancePath:instancePath+"/log/access_format",schemaPath:"#/properties/log/properties/access_format/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err105];
 }
@@ -1496,7 +1499,7 @@ errors++;
 }
 }
 else {
-const err106 = {instancePath:instancePath+"/log/request_id_header",schemaPath:"#/properties/log/properties/request_id_header/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err106 = {instancePath:instancePath+"/log/access_format",schemaPath:"#/properties/log/properties/access_format/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err106];
 }
@@ -1505,9 +1508,8 @@ vErrors.push(err106);
 }
 errors++;
 }
-}
-else {
-const err107 = {instancePath:instancePath+"/log",schemaPath:"#/properties/log/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(typeof data44.capture_output !== "boolean"){
+const err107 = {instancePath:instancePath+"/log/capture_output",schemaPath:"#/properties/log/properties/capture_output/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err107];
 }
@@ -1516,26 +1518,10 @@ vErrors.push(err107);
 }
 errors++;
 }
-let data51 = data.reload;
-if(data51 && typeof data51 == "object" && !Array.isArray(data51)){
-if(data51.config === undefined){
-data51.config = true;
-}
-if(data51.code === undefined){
-data51.code = false;
-}
-if(data51.extra_files === undefined){
-data51.extra_files = [];
-}
-if(data51.extensions === undefined){
-data51.extensions = [".js",".mjs",".cjs",".json",".ts",".mts",".cts"];
-}
-if(data51.ignore === undefined){
-data51.ignore = ["node_modules",".git"];
-}
-for(const key7 in data51){
-if(!(((((key7 === "config") || (key7 === "code")) || (key7 === "extra_files")) || (key7 === "extensions")) || (key7 === "ignore"))){
-const err108 = {instancePath:instancePath+"/reload",schemaPath:"#/properties/reload/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"};
+let data51 = data44.request_id_header;
+if(typeof data51 === "string"){
+if(!pattern3.test(data51)){
+const err108 = {instancePath:instancePath+"/log/request_id_header",schemaPath:"#/properties/log/properties/request_id_header/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\""};
 if(vErrors === null){
 vErrors = [err108];
 }
@@ -1545,8 +1531,8 @@ vErrors.push(err108);
 errors++;
 }
 }
-if(typeof data51.config !== "boolean"){
-const err109 = {instancePath:instancePath+"/reload/config",schemaPath:"#/properties/reload/properties/config/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+else {
+const err109 = {instancePath:instancePath+"/log/request_id_header",schemaPath:"#/properties/log/properties/request_id_header/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err109];
 }
@@ -1555,8 +1541,9 @@ vErrors.push(err109);
 }
 errors++;
 }
-if(typeof data51.code !== "boolean"){
-const err110 = {instancePath:instancePath+"/reload/code",schemaPath:"#/properties/reload/properties/code/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+}
+else {
+const err110 = {instancePath:instancePath+"/log",schemaPath:"#/properties/log/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err110];
 }
@@ -1565,14 +1552,26 @@ vErrors.push(err110);
 }
 errors++;
 }
-let data54 = data51.extra_files;
-if(Array.isArray(data54)){
-const len3 = data54.length;
-for(let i3=0; i3<len3; i3++){
-let data55 = data54[i3];
-if(typeof data55 === "string"){
-if(func1(data55) < 1){
-const err111 = {instancePath:instancePath+"/reload/extra_files/" + i3,schemaPath:"#/properties/reload/properties/extra_files/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+let data52 = data.reload;
+if(data52 && typeof data52 == "object" && !Array.isArray(data52)){
+if(data52.config === undefined){
+data52.config = true;
+}
+if(data52.code === undefined){
+data52.code = false;
+}
+if(data52.extra_files === undefined){
+data52.extra_files = [];
+}
+if(data52.extensions === undefined){
+data52.extensions = [".js",".mjs",".cjs",".json",".ts",".mts",".cts"];
+}
+if(data52.ignore === undefined){
+data52.ignore = ["node_modules",".git"];
+}
+for(const key7 in data52){
+if(!(((((key7 === "config") || (key7 === "code")) || (key7 === "extra_files")) || (key7 === "extensions")) || (key7 === "ignore"))){
+const err111 = {instancePath:instancePath+"/reload",schemaPath:"#/properties/reload/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err111];
 }
@@ -1582,8 +1581,8 @@ vErrors.push(err111);
 errors++;
 }
 }
-else {
-const err112 = {instancePath:instancePath+"/reload/extra_files/" + i3,schemaPath:"#/properties/reload/properties/extra_files/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(typeof data52.config !== "boolean"){
+const err112 = {instancePath:instancePath+"/reload/config",schemaPath:"#/properties/reload/properties/config/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err112];
 }
@@ -1592,10 +1591,8 @@ vErrors.push(err112);
 }
 errors++;
 }
-}
-}
-else {
-const err113 = {instancePath:instancePath+"/reload/extra_files",schemaPath:"#/properties/reload/properties/extra_files/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(typeof data52.code !== "boolean"){
+const err113 = {instancePath:instancePath+"/reload/code",schemaPath:"#/properties/reload/properties/code/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err113];
 }
@@ -1604,14 +1601,14 @@ vErrors.push(err113);
 }
 errors++;
 }
-let data56 = data51.extensions;
-if(Array.isArray(data56)){
-const len4 = data56.length;
-for(let i4=0; i4<len4; i4++){
-let data57 = data56[i4];
-if(typeof data57 === "string"){
-if(!pattern4.test(data57)){
-const err114 = {instancePath:instancePath+"/reload/extensions/" + i4,schemaPath:"#/properties/reload/properties/extensions/items/pattern",keyword:"pattern",params:{pattern: "^\\.[A-Za-z0-9_.-]+$"},message:"must match pattern \""+"^\\.[A-Za-z0-9_.-]+$"+"\""};
+let data55 = data52.extra_files;
+if(Array.isArray(data55)){
+const len3 = data55.length;
+for(let i3=0; i3<len3; i3++){
+let data56 = data55[i3];
+if(typeof data56 === "string"){
+if(func1(data56) < 1){
+const err114 = {instancePath:instancePath+"/reload/extra_files/" + i3,schemaPath:"#/properties/reload/properties/extra_files/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err114];
 }
@@ -1622,7 +1619,7 @@ errors++;
 }
 }
 else {
-const err115 = {instancePath:instancePath+"/reload/extensions/" + i4,schemaPath:"#/properties/reload/properties/extensions/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err115 = {instancePath:instancePath+"/reload/extra_files/" + i3,schemaPath:"#/properties/reload/properties/extra_files/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err115];
 }
@@ -1634,7 +1631,7 @@ errors++;
 }
 }
 else {
-const err116 = {instancePath:instancePath+"/reload/extensions",schemaPath:"#/properties/reload/properties/extensions/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err116 = {instancePath:instancePath+"/reload/extra_files",schemaPath:"#/properties/reload/properties/extra_files/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err116];
 }
@@ -1643,14 +1640,14 @@ vErrors.push(err116);
 }
 errors++;
 }
-let data58 = data51.ignore;
-if(Array.isArray(data58)){
-const len5 = data58.length;
-for(let i5=0; i5<len5; i5++){
-let data59 = data58[i5];
-if(typeof data59 === "string"){
-if(func1(data59) < 1){
-const err117 = {instancePath:instancePath+"/reload/ignore/" + i5,schemaPath:"#/properties/reload/properties/ignore/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+let data57 = data52.extensions;
+if(Array.isArray(data57)){
+const len4 = data57.length;
+for(let i4=0; i4<len4; i4++){
+let data58 = data57[i4];
+if(typeof data58 === "string"){
+if(!pattern4.test(data58)){
+const err117 = {instancePath:instancePath+"/reload/extensions/" + i4,schemaPath:"#/properties/reload/properties/extensions/items/pattern",keyword:"pattern",params:{pattern: "^\\.[A-Za-z0-9_.-]+$"},message:"must match pattern \""+"^\\.[A-Za-z0-9_.-]+$"+"\""};
 if(vErrors === null){
 vErrors = [err117];
 }
@@ -1661,7 +1658,7 @@ errors++;
 }
 }
 else {
-const err118 = {instancePath:instancePath+"/reload/ignore/" + i5,schemaPath:"#/properties/reload/properties/ignore/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err118 = {instancePath:instancePath+"/reload/extensions/" + i4,schemaPath:"#/properties/reload/properties/extensions/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err118];
 }
@@ -1673,7 +1670,7 @@ errors++;
 }
 }
 else {
-const err119 = {instancePath:instancePath+"/reload/ignore",schemaPath:"#/properties/reload/properties/ignore/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err119 = {instancePath:instancePath+"/reload/extensions",schemaPath:"#/properties/reload/properties/extensions/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err119];
 }
@@ -1682,9 +1679,14 @@ vErrors.push(err119);
 }
 errors++;
 }
-}
-else {
-const err120 = {instancePath:instancePath+"/reload",schemaPath:"#/properties/reload/type",keyword:"type",params:{type: "object"},message:"must be object"};
+let data59 = data52.ignore;
+if(Array.isArray(data59)){
+const len5 = data59.length;
+for(let i5=0; i5<len5; i5++){
+let data60 = data59[i5];
+if(typeof data60 === "string"){
+if(func1(data60) < 1){
+const err120 = {instancePath:instancePath+"/reload/ignore/" + i5,schemaPath:"#/properties/reload/properties/ignore/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err120];
 }
@@ -1693,9 +1695,9 @@ vErrors.push(err120);
 }
 errors++;
 }
-let data60 = data.hooks;
-if((typeof data60 !== "string") && (data60 !== null)){
-const err121 = {instancePath:instancePath+"/hooks",schemaPath:"#/properties/hooks/type",keyword:"type",params:{type: schema0.properties.hooks.type},message:"must be string,null"};
+}
+else {
+const err121 = {instancePath:instancePath+"/reload/ignore/" + i5,schemaPath:"#/properties/reload/properties/ignore/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err121];
 }
@@ -1704,14 +1706,10 @@ vErrors.push(err121);
 }
 errors++;
 }
-let data61 = data.control;
-if(data61 && typeof data61 == "object" && !Array.isArray(data61)){
-if(data61.socket === undefined){
-data61.socket = "auto";
 }
-for(const key8 in data61){
-if(!(key8 === "socket")){
-const err122 = {instancePath:instancePath+"/control",schemaPath:"#/properties/control/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties"};
+}
+else {
+const err122 = {instancePath:instancePath+"/reload/ignore",schemaPath:"#/properties/reload/properties/ignore/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err122];
 }
@@ -1721,9 +1719,8 @@ vErrors.push(err122);
 errors++;
 }
 }
-let data62 = data61.socket;
-if((typeof data62 !== "string") && (data62 !== null)){
-const err123 = {instancePath:instancePath+"/control/socket",schemaPath:"#/properties/control/properties/socket/type",keyword:"type",params:{type: schema0.properties.control.properties.socket.type},message:"must be string,null"};
+else {
+const err123 = {instancePath:instancePath+"/reload",schemaPath:"#/properties/reload/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err123];
 }
@@ -1732,9 +1729,9 @@ vErrors.push(err123);
 }
 errors++;
 }
-if(typeof data62 === "string"){
-if(func1(data62) < 1){
-const err124 = {instancePath:instancePath+"/control/socket",schemaPath:"#/properties/control/properties/socket/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+let data61 = data.hooks;
+if((typeof data61 !== "string") && (data61 !== null)){
+const err124 = {instancePath:instancePath+"/hooks",schemaPath:"#/properties/hooks/type",keyword:"type",params:{type: schema0.properties.hooks.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err124];
 }
@@ -1743,10 +1740,14 @@ vErrors.push(err124);
 }
 errors++;
 }
+let data62 = data.control;
+if(data62 && typeof data62 == "object" && !Array.isArray(data62)){
+if(data62.socket === undefined){
+data62.socket = "auto";
 }
-}
-else {
-const err125 = {instancePath:instancePath+"/control",schemaPath:"#/properties/control/type",keyword:"type",params:{type: "object"},message:"must be object"};
+for(const key8 in data62){
+if(!(key8 === "socket")){
+const err125 = {instancePath:instancePath+"/control",schemaPath:"#/properties/control/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err125];
 }
@@ -1755,17 +1756,10 @@ vErrors.push(err125);
 }
 errors++;
 }
-let data63 = data.metrics;
-if(data63 && typeof data63 == "object" && !Array.isArray(data63)){
-if(data63.bind === undefined){
-data63.bind = null;
 }
-if(data63.path === undefined){
-data63.path = "/metrics";
-}
-for(const key9 in data63){
-if(!((key9 === "bind") || (key9 === "path"))){
-const err126 = {instancePath:instancePath+"/metrics",schemaPath:"#/properties/metrics/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties"};
+let data63 = data62.socket;
+if((typeof data63 !== "string") && (data63 !== null)){
+const err126 = {instancePath:instancePath+"/control/socket",schemaPath:"#/properties/control/properties/socket/type",keyword:"type",params:{type: schema0.properties.control.properties.socket.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err126];
 }
@@ -1774,14 +1768,9 @@ vErrors.push(err126);
 }
 errors++;
 }
-}
-let data64 = data63.bind;
-const _errs153 = errors;
-let valid25 = false;
-let passing2 = null;
-const _errs154 = errors;
-if(data64 !== null){
-const err127 = {instancePath:instancePath+"/metrics/bind",schemaPath:"#/properties/metrics/properties/bind/oneOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
+if(typeof data63 === "string"){
+if(func1(data63) < 1){
+const err127 = {instancePath:instancePath+"/control/socket",schemaPath:"#/properties/control/properties/socket/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err127];
 }
@@ -1790,15 +1779,10 @@ vErrors.push(err127);
 }
 errors++;
 }
-var _valid3 = _errs154 === errors;
-if(_valid3){
-valid25 = true;
-passing2 = 0;
 }
-const _errs156 = errors;
-if(typeof data64 === "string"){
-if(!(formats0(data64))){
-const err128 = {instancePath:instancePath+"/metrics/bind",schemaPath:"#/properties/metrics/properties/bind/oneOf/1/format",keyword:"format",params:{format: "bind"},message:"must match format \""+"bind"+"\""};
+}
+else {
+const err128 = {instancePath:instancePath+"/control",schemaPath:"#/properties/control/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err128];
 }
@@ -1807,9 +1791,17 @@ vErrors.push(err128);
 }
 errors++;
 }
+let data64 = data.metrics;
+if(data64 && typeof data64 == "object" && !Array.isArray(data64)){
+if(data64.bind === undefined){
+data64.bind = null;
 }
-else {
-const err129 = {instancePath:instancePath+"/metrics/bind",schemaPath:"#/properties/metrics/properties/bind/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data64.path === undefined){
+data64.path = "/metrics";
+}
+for(const key9 in data64){
+if(!((key9 === "bind") || (key9 === "path"))){
+const err129 = {instancePath:instancePath+"/metrics",schemaPath:"#/properties/metrics/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err129];
 }
@@ -1818,7 +1810,51 @@ vErrors.push(err129);
 }
 errors++;
 }
+}
+let data65 = data64.bind;
+const _errs155 = errors;
+let valid25 = false;
+let passing2 = null;
+const _errs156 = errors;
+if(data65 !== null){
+const err130 = {instancePath:instancePath+"/metrics/bind",schemaPath:"#/properties/metrics/properties/bind/oneOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
+if(vErrors === null){
+vErrors = [err130];
+}
+else {
+vErrors.push(err130);
+}
+errors++;
+}
 var _valid3 = _errs156 === errors;
+if(_valid3){
+valid25 = true;
+passing2 = 0;
+}
+const _errs158 = errors;
+if(typeof data65 === "string"){
+if(!(formats0(data65))){
+const err131 = {instancePath:instancePath+"/metrics/bind",schemaPath:"#/properties/metrics/properties/bind/oneOf/1/format",keyword:"format",params:{format: "bind"},message:"must match format \""+"bind"+"\""};
+if(vErrors === null){
+vErrors = [err131];
+}
+else {
+vErrors.push(err131);
+}
+errors++;
+}
+}
+else {
+const err132 = {instancePath:instancePath+"/metrics/bind",schemaPath:"#/properties/metrics/properties/bind/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err132];
+}
+else {
+vErrors.push(err132);
+}
+errors++;
+}
+var _valid3 = _errs158 === errors;
 if(_valid3 && valid25){
 valid25 = false;
 passing2 = [passing2, 1];
@@ -1830,52 +1866,7 @@ passing2 = 1;
 }
 }
 if(!valid25){
-const err130 = {instancePath:instancePath+"/metrics/bind",schemaPath:"#/properties/metrics/properties/bind/oneOf",keyword:"oneOf",params:{passingSchemas: passing2},message:"must match exactly one schema in oneOf"};
-if(vErrors === null){
-vErrors = [err130];
-}
-else {
-vErrors.push(err130);
-}
-errors++;
-}
-else {
-errors = _errs153;
-if(vErrors !== null){
-if(_errs153){
-vErrors.length = _errs153;
-}
-else {
-vErrors = null;
-}
-}
-}
-let data65 = data63.path;
-if(typeof data65 === "string"){
-if(!pattern5.test(data65)){
-const err131 = {instancePath:instancePath+"/metrics/path",schemaPath:"#/properties/metrics/properties/path/pattern",keyword:"pattern",params:{pattern: "^/"},message:"must match pattern \""+"^/"+"\""};
-if(vErrors === null){
-vErrors = [err131];
-}
-else {
-vErrors.push(err131);
-}
-errors++;
-}
-}
-else {
-const err132 = {instancePath:instancePath+"/metrics/path",schemaPath:"#/properties/metrics/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err132];
-}
-else {
-vErrors.push(err132);
-}
-errors++;
-}
-}
-else {
-const err133 = {instancePath:instancePath+"/metrics",schemaPath:"#/properties/metrics/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err133 = {instancePath:instancePath+"/metrics/bind",schemaPath:"#/properties/metrics/properties/bind/oneOf",keyword:"oneOf",params:{passingSchemas: passing2},message:"must match exactly one schema in oneOf"};
 if(vErrors === null){
 vErrors = [err133];
 }
@@ -1884,17 +1875,21 @@ vErrors.push(err133);
 }
 errors++;
 }
-let data66 = data.statsd;
-if(data66 && typeof data66 == "object" && !Array.isArray(data66)){
-if(data66.host === undefined){
-data66.host = null;
+else {
+errors = _errs155;
+if(vErrors !== null){
+if(_errs155){
+vErrors.length = _errs155;
 }
-if(data66.prefix === undefined){
-data66.prefix = "tsicorn";
+else {
+vErrors = null;
 }
-for(const key10 in data66){
-if(!((key10 === "host") || (key10 === "prefix"))){
-const err134 = {instancePath:instancePath+"/statsd",schemaPath:"#/properties/statsd/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties"};
+}
+}
+let data66 = data64.path;
+if(typeof data66 === "string"){
+if(!pattern5.test(data66)){
+const err134 = {instancePath:instancePath+"/metrics/path",schemaPath:"#/properties/metrics/properties/path/pattern",keyword:"pattern",params:{pattern: "^/"},message:"must match pattern \""+"^/"+"\""};
 if(vErrors === null){
 vErrors = [err134];
 }
@@ -1904,13 +1899,8 @@ vErrors.push(err134);
 errors++;
 }
 }
-let data67 = data66.host;
-const _errs164 = errors;
-let valid27 = false;
-let passing3 = null;
-const _errs165 = errors;
-if(data67 !== null){
-const err135 = {instancePath:instancePath+"/statsd/host",schemaPath:"#/properties/statsd/properties/host/oneOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
+else {
+const err135 = {instancePath:instancePath+"/metrics/path",schemaPath:"#/properties/metrics/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err135];
 }
@@ -1919,15 +1909,9 @@ vErrors.push(err135);
 }
 errors++;
 }
-var _valid4 = _errs165 === errors;
-if(_valid4){
-valid27 = true;
-passing3 = 0;
 }
-const _errs167 = errors;
-if(typeof data67 === "string"){
-if(!(formats10(data67))){
-const err136 = {instancePath:instancePath+"/statsd/host",schemaPath:"#/properties/statsd/properties/host/oneOf/1/format",keyword:"format",params:{format: "host-port"},message:"must match format \""+"host-port"+"\""};
+else {
+const err136 = {instancePath:instancePath+"/metrics",schemaPath:"#/properties/metrics/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err136];
 }
@@ -1936,9 +1920,17 @@ vErrors.push(err136);
 }
 errors++;
 }
+let data67 = data.statsd;
+if(data67 && typeof data67 == "object" && !Array.isArray(data67)){
+if(data67.host === undefined){
+data67.host = null;
 }
-else {
-const err137 = {instancePath:instancePath+"/statsd/host",schemaPath:"#/properties/statsd/properties/host/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data67.prefix === undefined){
+data67.prefix = "tsicorn";
+}
+for(const key10 in data67){
+if(!((key10 === "host") || (key10 === "prefix"))){
+const err137 = {instancePath:instancePath+"/statsd",schemaPath:"#/properties/statsd/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err137];
 }
@@ -1947,7 +1939,51 @@ vErrors.push(err137);
 }
 errors++;
 }
+}
+let data68 = data67.host;
+const _errs166 = errors;
+let valid27 = false;
+let passing3 = null;
+const _errs167 = errors;
+if(data68 !== null){
+const err138 = {instancePath:instancePath+"/statsd/host",schemaPath:"#/properties/statsd/properties/host/oneOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
+if(vErrors === null){
+vErrors = [err138];
+}
+else {
+vErrors.push(err138);
+}
+errors++;
+}
 var _valid4 = _errs167 === errors;
+if(_valid4){
+valid27 = true;
+passing3 = 0;
+}
+const _errs169 = errors;
+if(typeof data68 === "string"){
+if(!(formats10(data68))){
+const err139 = {instancePath:instancePath+"/statsd/host",schemaPath:"#/properties/statsd/properties/host/oneOf/1/format",keyword:"format",params:{format: "host-port"},message:"must match format \""+"host-port"+"\""};
+if(vErrors === null){
+vErrors = [err139];
+}
+else {
+vErrors.push(err139);
+}
+errors++;
+}
+}
+else {
+const err140 = {instancePath:instancePath+"/statsd/host",schemaPath:"#/properties/statsd/properties/host/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err140];
+}
+else {
+vErrors.push(err140);
+}
+errors++;
+}
+var _valid4 = _errs169 === errors;
 if(_valid4 && valid27){
 valid27 = false;
 passing3 = [passing3, 1];
@@ -1959,50 +1995,7 @@ passing3 = 1;
 }
 }
 if(!valid27){
-const err138 = {instancePath:instancePath+"/statsd/host",schemaPath:"#/properties/statsd/properties/host/oneOf",keyword:"oneOf",params:{passingSchemas: passing3},message:"must match exactly one schema in oneOf"};
-if(vErrors === null){
-vErrors = [err138];
-}
-else {
-vErrors.push(err138);
-}
-errors++;
-}
-else {
-errors = _errs164;
-if(vErrors !== null){
-if(_errs164){
-vErrors.length = _errs164;
-}
-else {
-vErrors = null;
-}
-}
-}
-if(typeof data66.prefix !== "string"){
-const err139 = {instancePath:instancePath+"/statsd/prefix",schemaPath:"#/properties/statsd/properties/prefix/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err139];
-}
-else {
-vErrors.push(err139);
-}
-errors++;
-}
-}
-else {
-const err140 = {instancePath:instancePath+"/statsd",schemaPath:"#/properties/statsd/type",keyword:"type",params:{type: "object"},message:"must be object"};
-if(vErrors === null){
-vErrors = [err140];
-}
-else {
-vErrors.push(err140);
-}
-errors++;
-}
-let data69 = data.pidfile;
-if((typeof data69 !== "string") && (data69 !== null)){
-const err141 = {instancePath:instancePath+"/pidfile",schemaPath:"#/properties/pidfile/type",keyword:"type",params:{type: schema0.properties.pidfile.type},message:"must be string,null"};
+const err141 = {instancePath:instancePath+"/statsd/host",schemaPath:"#/properties/statsd/properties/host/oneOf",keyword:"oneOf",params:{passingSchemas: passing3},message:"must match exactly one schema in oneOf"};
 if(vErrors === null){
 vErrors = [err141];
 }
@@ -2011,9 +2004,19 @@ vErrors.push(err141);
 }
 errors++;
 }
-let data70 = data.user;
-if(((typeof data70 !== "string") && (!(((typeof data70 == "number") && (!(data70 % 1) && !isNaN(data70))) && (isFinite(data70))))) && (data70 !== null)){
-const err142 = {instancePath:instancePath+"/user",schemaPath:"#/properties/user/type",keyword:"type",params:{type: schema0.properties.user.type},message:"must be string,integer,null"};
+else {
+errors = _errs166;
+if(vErrors !== null){
+if(_errs166){
+vErrors.length = _errs166;
+}
+else {
+vErrors = null;
+}
+}
+}
+if(typeof data67.prefix !== "string"){
+const err142 = {instancePath:instancePath+"/statsd/prefix",schemaPath:"#/properties/statsd/properties/prefix/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err142];
 }
@@ -2022,9 +2025,9 @@ vErrors.push(err142);
 }
 errors++;
 }
-let data71 = data.group;
-if(((typeof data71 !== "string") && (!(((typeof data71 == "number") && (!(data71 % 1) && !isNaN(data71))) && (isFinite(data71))))) && (data71 !== null)){
-const err143 = {instancePath:instancePath+"/group",schemaPath:"#/properties/group/type",keyword:"type",params:{type: schema0.properties.group.type},message:"must be string,integer,null"};
+}
+else {
+const err143 = {instancePath:instancePath+"/statsd",schemaPath:"#/properties/statsd/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err143];
 }
@@ -2033,13 +2036,9 @@ vErrors.push(err143);
 }
 errors++;
 }
-let data72 = data.umask;
-const _errs178 = errors;
-let valid28 = false;
-let passing4 = null;
-const _errs179 = errors;
-if(data72 !== null){
-const err144 = {instancePath:instancePath+"/umask",schemaPath:"#/properties/umask/oneOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
+let data70 = data.pidfile;
+if((typeof data70 !== "string") && (data70 !== null)){
+const err144 = {instancePath:instancePath+"/pidfile",schemaPath:"#/properties/pidfile/type",keyword:"type",params:{type: schema0.properties.pidfile.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err144];
 }
@@ -2048,15 +2047,9 @@ vErrors.push(err144);
 }
 errors++;
 }
-var _valid5 = _errs179 === errors;
-if(_valid5){
-valid28 = true;
-passing4 = 0;
-}
-const _errs181 = errors;
-if(typeof data72 === "string"){
-if(!pattern6.test(data72)){
-const err145 = {instancePath:instancePath+"/umask",schemaPath:"#/properties/umask/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^0?[0-7]{3}$"},message:"must match pattern \""+"^0?[0-7]{3}$"+"\""};
+let data71 = data.user;
+if(((typeof data71 !== "string") && (!(((typeof data71 == "number") && (!(data71 % 1) && !isNaN(data71))) && (isFinite(data71))))) && (data71 !== null)){
+const err145 = {instancePath:instancePath+"/user",schemaPath:"#/properties/user/type",keyword:"type",params:{type: schema0.properties.user.type},message:"must be string,integer,null"};
 if(vErrors === null){
 vErrors = [err145];
 }
@@ -2065,9 +2058,9 @@ vErrors.push(err145);
 }
 errors++;
 }
-}
-else {
-const err146 = {instancePath:instancePath+"/umask",schemaPath:"#/properties/umask/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+let data72 = data.group;
+if(((typeof data72 !== "string") && (!(((typeof data72 == "number") && (!(data72 % 1) && !isNaN(data72))) && (isFinite(data72))))) && (data72 !== null)){
+const err146 = {instancePath:instancePath+"/group",schemaPath:"#/properties/group/type",keyword:"type",params:{type: schema0.properties.group.type},message:"must be string,integer,null"};
 if(vErrors === null){
 vErrors = [err146];
 }
@@ -2076,7 +2069,50 @@ vErrors.push(err146);
 }
 errors++;
 }
+let data73 = data.umask;
+const _errs180 = errors;
+let valid28 = false;
+let passing4 = null;
+const _errs181 = errors;
+if(data73 !== null){
+const err147 = {instancePath:instancePath+"/umask",schemaPath:"#/properties/umask/oneOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
+if(vErrors === null){
+vErrors = [err147];
+}
+else {
+vErrors.push(err147);
+}
+errors++;
+}
 var _valid5 = _errs181 === errors;
+if(_valid5){
+valid28 = true;
+passing4 = 0;
+}
+const _errs183 = errors;
+if(typeof data73 === "string"){
+if(!pattern6.test(data73)){
+const err148 = {instancePath:instancePath+"/umask",schemaPath:"#/properties/umask/oneOf/1/pattern",keyword:"pattern",params:{pattern: "^0?[0-7]{3}$"},message:"must match pattern \""+"^0?[0-7]{3}$"+"\""};
+if(vErrors === null){
+vErrors = [err148];
+}
+else {
+vErrors.push(err148);
+}
+errors++;
+}
+}
+else {
+const err149 = {instancePath:instancePath+"/umask",schemaPath:"#/properties/umask/oneOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err149];
+}
+else {
+vErrors.push(err149);
+}
+errors++;
+}
+var _valid5 = _errs183 === errors;
 if(_valid5 && valid28){
 valid28 = false;
 passing4 = [passing4, 1];
@@ -2088,45 +2124,45 @@ passing4 = 1;
 }
 }
 if(!valid28){
-const err147 = {instancePath:instancePath+"/umask",schemaPath:"#/properties/umask/oneOf",keyword:"oneOf",params:{passingSchemas: passing4},message:"must match exactly one schema in oneOf"};
+const err150 = {instancePath:instancePath+"/umask",schemaPath:"#/properties/umask/oneOf",keyword:"oneOf",params:{passingSchemas: passing4},message:"must match exactly one schema in oneOf"};
 if(vErrors === null){
-vErrors = [err147];
+vErrors = [err150];
 }
 else {
-vErrors.push(err147);
+vErrors.push(err150);
 }
 errors++;
 }
 else {
-errors = _errs178;
+errors = _errs180;
 if(vErrors !== null){
-if(_errs178){
-vErrors.length = _errs178;
+if(_errs180){
+vErrors.length = _errs180;
 }
 else {
 vErrors = null;
 }
 }
 }
-let data73 = data.proc_name;
-if((typeof data73 !== "string") && (data73 !== null)){
-const err148 = {instancePath:instancePath+"/proc_name",schemaPath:"#/properties/proc_name/type",keyword:"type",params:{type: schema0.properties.proc_name.type},message:"must be string,null"};
+let data74 = data.proc_name;
+if((typeof data74 !== "string") && (data74 !== null)){
+const err151 = {instancePath:instancePath+"/proc_name",schemaPath:"#/properties/proc_name/type",keyword:"type",params:{type: schema0.properties.proc_name.type},message:"must be string,null"};
 if(vErrors === null){
-vErrors = [err148];
+vErrors = [err151];
 }
 else {
-vErrors.push(err148);
+vErrors.push(err151);
 }
 errors++;
 }
 }
 else {
-const err149 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err152 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
-vErrors = [err149];
+vErrors = [err152];
 }
 else {
-vErrors.push(err149);
+vErrors.push(err152);
 }
 errors++;
 }

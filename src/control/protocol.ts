@@ -64,6 +64,8 @@ export interface ServerStatus {
   workersTarget: number;
   listeners: string[];
   workers: WorkerStatus[];
+  /** Processes started ahead for the next new workers (`standby_workers`). */
+  standbyPids: number[];
   /** Worker exits since the master started, by reason (exit, timeout, max_requests, reload, ...). */
   restarts: Record<string, number>;
   /** The latest exits, newest last. */

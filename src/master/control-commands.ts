@@ -61,6 +61,7 @@ export interface StatusSource {
   current: Generation;
   target: number;
   workers: WorkerHandle[];
+  standbyPids: number[];
   exits: ExitHistory;
 }
 
@@ -93,6 +94,7 @@ export function buildStatus(source: StatusSource, answered: ReadonlySet<WorkerHa
       heartbeatAgoMs: now - w.lastHeartbeat,
       fresh: answered.has(w),
     })),
+    standbyPids: source.standbyPids,
     restarts: { ...source.exits.byReason },
     recentExits: source.exits.latest(),
   };

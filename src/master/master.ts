@@ -240,6 +240,7 @@ export class Master {
                     current: this.current,
                     target: this.target,
                     workers: this.pool.all(),
+                    standbyPids: this.pool.standbyPids(),
                     exits: this.observers.exits,
                   },
                   answered,
@@ -400,6 +401,7 @@ export class Master {
   private stop(mode: 'graceful' | 'quick'): void {
     if (this.state === 'stopping' && (mode === 'graceful' || this.stopMode === 'quick')) return;
     this.flow.clear();
+    this.pool.clearStandbys();
     this.succession.abort();
     this.state = 'stopping';
     this.stopMode = mode;

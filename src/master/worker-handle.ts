@@ -27,14 +27,36 @@ export interface WorkerEvents {
   beforeSpawn?(id: number, generation: number): void;
 }
 
-export interface SpawnOptions {
-  id: number;
-  generation: number;
+/** What a worker process is started with; processes started alike can serve the same generation. */
+export interface ForkSpec {
   env: NodeJS.ProcessEnv;
   /** Listener descriptors in the master; the worker sees them as fds 4, 5, ... */
   fds: number[];
   /** log.capture_output: the worker's stdout/stderr are piped to the master's log. */
   captureOutput: boolean;
+}
+
+/**
+ * Starts a worker process. It loads the worker's modules, then waits for its boot message
+ * (src/worker/main.ts), so it can be started ahead of need (src/master/standby.ts).
+ */
+export function forkWorker(spec: ForkSpec): ChildProcess {
+  const out = spec.captureOutput ? 'pipe' : 'inherit';
+  // With capture on, the worker's own log still reaches the master's stderr directly, and its
+  // access log (`-`) the master's stdout, as the fds after the listeners (logFd and accessFd in
+  // the boot message), not through the capture.
+  return fork(WORKER_MAIN, [], {
+    env: spec.env,
+    stdio: ['inherit', out, out, 'ipc', ...spec.fds, ...(spec.captureOutput ? [2, 1] : [])],
+    serialization: 'json',
+  });
+}
+
+export interface SpawnOptions extends ForkSpec {
+  id: number;
+  generation: number;
+  /** A process started ahead with the same spec (a standby), taken instead of a new one. */
+  standby: ChildProcess | null;
   /** Called with each line the app prints when output is captured. */
   onOutput?: (worker: WorkerHandle, stream: 'stdout' | 'stderr', line: string) => void;
   /** boot_timeout of this worker's generation (a rotation's new workers have the new config's). */
@@ -71,15 +93,7 @@ export class WorkerHandle {
     this.id = opts.id;
     this.generation = opts.generation;
     this.bootTimeoutMs = opts.bootTimeoutMs;
-    const out = opts.captureOutput ? 'pipe' : 'inherit';
-    // With capture on, the worker's own log still reaches the master's stderr directly, and its
-    // access log (`-`) the master's stdout, as the fds after the listeners (logFd and accessFd in
-    // the boot message), not through the capture.
-    this.child = fork(WORKER_MAIN, [], {
-      env: opts.env,
-      stdio: ['inherit', out, out, 'ipc', ...opts.fds, ...(opts.captureOutput ? [2, 1] : [])],
-      serialization: 'json',
-    });
+    this.child = opts.standby ?? forkWorker(opts);
     if (opts.captureOutput && opts.onOutput) {
       const onOutput = opts.onOutput;
       for (const stream of ['stdout', 'stderr'] as const) {

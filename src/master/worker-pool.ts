@@ -6,7 +6,8 @@ import type { MasterMessage } from '../ipc/messages.js';
 import { stopTimings } from '../ipc/stop-timings.js';
 import type { Logger } from '../log/logger.js';
 import type { Listener } from './listeners.js';
-import { type ExitReason, type WorkerEvents, WorkerHandle } from './worker-handle.js';
+import { StandbyPool } from './standby.js';
+import { type ExitReason, type ForkSpec, type WorkerEvents, WorkerHandle } from './worker-handle.js';
 
 /** `workers: auto` is the CPUs this process may use. */
 export function workerCount(setting: Settings['workers']): number {
@@ -35,6 +36,7 @@ const minUptimeMs = (generation: Generation) => generation.config.settings.min_u
  */
 export class WorkerPool {
   private readonly workers = new Map<number, WorkerHandle>();
+  private readonly standbys: StandbyPool;
   private nextId = 1;
 
   constructor(
@@ -42,7 +44,9 @@ export class WorkerPool {
     private readonly log: Logger,
     /** Under round-robin the master accepts: workers get no listening sockets. */
     private readonly roundRobin: boolean,
-  ) {}
+  ) {
+    this.standbys = new StandbyPool(log);
+  }
 
   get size(): number {
     return this.workers.size;
@@ -69,22 +73,29 @@ export class WorkerPool {
     this.workers.delete(worker.id);
   }
 
-  spawn(generation: Generation): WorkerHandle {
-    const { settings, baseDir } = generation.config;
+  /** The process a worker of `generation` is started as: its environment, listeners, output capture. */
+  private forkSpec({ config, listeners }: Generation): ForkSpec {
+    const { settings } = config;
     const env: NodeJS.ProcessEnv = { ...process.env, UV_THREADPOOL_SIZE: String(settings.threads) };
     // systemd's variables are the master's: a worker is neither the notifying nor the activated process.
     for (const name of ['NOTIFY_SOCKET', 'LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES']) delete env[name];
     for (const [key, value] of Object.entries(settings.env)) if (value !== undefined) env[key] = String(value);
-    const fds = this.roundRobin ? [] : generation.listeners.map((l) => l.fd);
-    const captureOutput = settings.log.capture_output;
+    const fds = this.roundRobin ? [] : listeners.map((l) => l.fd);
+    return { env, fds, captureOutput: settings.log.capture_output };
+  }
+
+  spawn(generation: Generation): WorkerHandle {
+    const { settings, baseDir } = generation.config;
+    const spec = this.forkSpec(generation);
+    const { fds, captureOutput } = spec;
     this.events.beforeSpawn?.(this.nextId, generation.number);
+    const standby = this.standbys.take(spec);
     const worker = new WorkerHandle(
       {
+        ...spec,
         id: this.nextId++,
         generation: generation.number,
-        env,
-        fds,
-        captureOutput,
+        standby,
         onOutput: (w, stream, output) =>
           this.log.info({ worker: w.id, workerPid: w.pid, generation: w.generation, stream, output }, 'app output'),
         bootTimeoutMs: settings.boot_timeout * 1000,
@@ -104,7 +115,10 @@ export class WorkerPool {
       accessFd: captureOutput ? 5 + fds.length : 1,
     });
     this.workers.set(worker.id, worker);
-    this.log.debug({ worker: worker.id, workerPid: worker.pid, generation: generation.number }, 'worker spawned');
+    this.log.debug(
+      { worker: worker.id, workerPid: worker.pid, generation: generation.number, standby: standby !== null },
+      'worker spawned',
+    );
     return worker;
   }
 
@@ -146,6 +160,19 @@ export class WorkerPool {
         spare--;
       }
     }
+    // Standbys start once no worker is booting: they would only slow the boots down.
+    const standbys = generation.config.settings.standby_workers;
+    if ((standbys > 0 || this.standbys.size > 0) && maySpawn && !this.live().some((w) => w.state === 'booting'))
+      this.standbys.maintain(standbys, this.forkSpec(generation), now);
+  }
+
+  standbyPids(): number[] {
+    return this.standbys.pids();
+  }
+
+  /** The master stops: no standby outlives it (nor would one: it exits when the master's channel closes). */
+  clearStandbys(): void {
+    this.standbys.clear();
   }
 
   /**

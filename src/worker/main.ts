@@ -45,6 +45,8 @@ async function main(): Promise<void> {
     if (worker) worker.report(message.id);
     else sendToMaster(heartbeat(null, message.id));
   });
+  // Until the boot message comes: a standby (standby_workers) waits here for as long as it is one.
+  process.title = 'tsicorn: standby';
   const boot = await waitForBoot();
   const startedAt = Date.now();
   const { settings, baseDir } = boot;

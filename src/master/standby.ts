@@ -1,0 +1,97 @@
+import type { ChildProcess } from 'node:child_process';
+import type { Logger } from '../log/logger.js';
+import { type ForkSpec, forkWorker } from './worker-handle.js';
+
+/** After a standby exits unasked, none is started for this long: never a fork loop. */
+const HOLD_AFTER_UNASKED_EXIT_MS = 5_000;
+
+interface Standby {
+  child: ChildProcess;
+  /** The spec it was started with, as text: only a worker started alike may take it. */
+  key: string;
+  onExit: (code: number | null, signal: NodeJS.Signals | null) => void;
+}
+
+const keyOf = (spec: ForkSpec) => JSON.stringify([spec.env, spec.fds, spec.captureOutput]);
+
+/**
+ * Worker processes started ahead of need (`standby_workers`): Node has started and tsicorn's
+ * worker modules are loaded, and each waits for the boot message that makes it a worker. A
+ * rotation, a max_requests or max_memory replacement or a crash replacement takes one instead of
+ * starting a process, and so waits only for the app to load (Passenger's "smart" spawning does
+ * the same with a preloader). A standby is taken only by a worker whose environment, listeners
+ * and output capture are the ones it was started with; the others are let go once a new spec
+ * is the current one. Letting go is a disconnect: a worker without its boot message exits at
+ * once when the master's channel closes (src/worker/main.ts), as it does when the master dies.
+ */
+export class StandbyPool {
+  private readonly standbys: Standby[] = [];
+  private holdUntil = 0;
+
+  constructor(private readonly log: Logger) {}
+
+  get size(): number {
+    return this.standbys.length;
+  }
+
+  pids(): number[] {
+    return this.standbys.map((s) => s.child.pid ?? 0);
+  }
+
+  /** A standby started with `spec`, now the caller's; null if there is none. */
+  take(spec: ForkSpec): ChildProcess | null {
+    const key = keyOf(spec);
+    // One whose channel is closed is dying: a worker made of it would fail its boot (and abandon a
+    // rotation); its exit event is on the way.
+    const index = this.standbys.findIndex((s) => s.key === key && s.child.connected);
+    if (index < 0) return null;
+    const [standby] = this.standbys.splice(index, 1);
+    if (!standby) return null;
+    standby.child.off('exit', standby.onExit);
+    return standby.child;
+  }
+
+  /** Keeps `count` standbys started with `spec`: lets go of others and of extras, starts the missing. */
+  maintain(count: number, spec: ForkSpec, now: number): void {
+    const key = keyOf(spec);
+    const alike = this.standbys.filter((s) => s.key === key);
+    for (const standby of [...this.standbys.filter((s) => s.key !== key), ...alike.slice(count)]) this.letGo(standby);
+    if (now < this.holdUntil) return;
+    for (let i = alike.length; i < count; i++) this.start(spec, key);
+  }
+
+  /** Lets every standby go (the master stops). */
+  clear(): void {
+    for (const standby of [...this.standbys]) this.letGo(standby);
+  }
+
+  private start(spec: ForkSpec, key: string): void {
+    const child = forkWorker(spec);
+    const standby: Standby = {
+      child,
+      key,
+      onExit: (code, signal) => {
+        this.remove(standby);
+        this.holdUntil = Date.now() + HOLD_AFTER_UNASKED_EXIT_MS;
+        this.log.warn({ standbyPid: child.pid, code, signal }, 'standby process exited; starting none for 5 s');
+      },
+    };
+    child.once('exit', standby.onExit);
+    // A send to a process that just died fails with EPIPE; its exit event tells the story.
+    child.on('error', () => {});
+    this.standbys.push(standby);
+    this.log.debug({ standbyPid: child.pid }, 'standby process started');
+  }
+
+  private letGo(standby: Standby): void {
+    this.remove(standby);
+    standby.child.off('exit', standby.onExit);
+    if (standby.child.connected) standby.child.disconnect();
+    this.log.debug({ standbyPid: standby.child.pid }, 'standby process let go');
+  }
+
+  private remove(standby: Standby): void {
+    const index = this.standbys.indexOf(standby);
+    if (index >= 0) this.standbys.splice(index, 1);
+  }
+}

@@ -1,0 +1,108 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { BIN, cleanEnv, isAlive, type RunningServer, serverYaml, startServer, until } from '../helpers/server.js';
+
+/** standby_workers: processes started ahead that rotations and replacements take (src/master/standby.ts). */
+
+const app = (version: string) =>
+  `export default (req, res) => res.end(JSON.stringify({ version: '${version}', pid: process.pid, x: process.env.X ?? null }));\n`;
+const answer = async (server: RunningServer) =>
+  (await (await fetch(`${server.url()}/`)).json()) as { version: string; pid: number; x: string | null };
+const standbyPids = (server: RunningServer, msg = 'standby process started') =>
+  server.logs.filter((l) => l.msg === msg).map((l) => l.standbyPid as number);
+const spawned = (server: RunningServer, generation: number) =>
+  server.logs.filter((l) => l.msg === 'worker spawned' && l.generation === generation);
+const title = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0+$/, '');
+
+test('a rotation takes the standbys, which then serve; new ones are started; none outlives the master', { timeout: 30_000 }, async (t) => {
+  const config = { workers: 2, standby_workers: 2, min_uptime: 0, log: { level: 'debug' } };
+  const server = await startServer(t, { files: { 'server.yaml': serverYaml('app.mjs', config), 'app.mjs': app('v1') } });
+  await server.waitFor('2 standbys', () => standbyPids(server).length === 2);
+  const ahead = standbyPids(server);
+  // Its modules loaded, a standby names itself and waits.
+  await until('the standbys to load', () => ahead.every((pid) => title(pid) === 'tsicorn: standby'));
+  const status = spawnSync(process.execPath, [BIN, 'status'], { cwd: server.dir, env: cleanEnv(), encoding: 'utf8', timeout: 15_000 });
+  assert.equal(status.status, 0, status.stderr);
+  assert.match(status.stdout, new RegExp(`^standby processes: ${ahead.join(', ')}$`, 'm'));
+
+  writeFileSync(join(server.dir, 'app.mjs'), app('v2'));
+  process.kill(server.pid, 'SIGHUP');
+  await server.waitForLog('rotation finished', { generation: 2 });
+  const fresh = spawned(server, 2);
+  assert.deepEqual(
+    fresh.map((l) => [l.standby, l.workerPid]),
+    ahead.map((pid) => [true, pid]),
+    'both new workers are the standbys',
+  );
+  const served = await answer(server);
+  assert.equal(served.version, 'v2', 'a standby loads the app it is booted with, not one from before');
+  assert.ok(ahead.includes(served.pid));
+  assert.match(title(served.pid), /^tsicorn: worker \d+ \[app\.mjs\]$/);
+
+  await server.waitFor('2 more standbys', () => standbyPids(server).length === 4);
+  const all = [...standbyPids(server), ...server.workerPids()];
+  assert.equal((await server.terminate()).code, 0);
+  await until('every standby and worker to exit', () => all.every((pid) => !isAlive(pid)));
+});
+
+test('a standby of another environment is let go, not taken; one started alike replaces it', { timeout: 30_000 }, async (t) => {
+  const config = (x: string) =>
+    serverYaml('app.mjs', { workers: 1, standby_workers: 1, min_uptime: 0, env: { X: x }, log: { level: 'debug' } });
+  const server = await startServer(t, { waitWatching: true, files: { 'server.yaml': config('a'), 'app.mjs': app('v1') } });
+  await server.waitFor('a standby', () => standbyPids(server).length === 1);
+  const [old] = standbyPids(server);
+  assert.ok(old);
+
+  writeFileSync(join(server.dir, 'server.yaml'), config('b'));
+  await server.waitForLog('rotation finished', { generation: 2 });
+  assert.deepEqual(
+    spawned(server, 2).map((l) => l.standby),
+    [false],
+    'the new worker is a new process',
+  );
+  assert.equal((await answer(server)).x, 'b');
+  await server.waitForLog('standby process let go', { standbyPid: old });
+  await server.waitFor('a standby started with X=b', () => standbyPids(server).length === 2);
+  await until('the old standby to exit', () => !isAlive(old));
+
+  // Lowered to 0 by a save (a live setting): the standby goes, the worker stays.
+  const current = spawned(server, 2)[0]?.workerPid;
+  const [second] = standbyPids(server).slice(1);
+  assert.ok(second);
+  writeFileSync(
+    join(server.dir, 'server.yaml'),
+    serverYaml('app.mjs', { workers: 1, standby_workers: 0, min_uptime: 0, env: { X: 'b' }, log: { level: 'debug' } }),
+  );
+  await server.waitForLog('standby process let go', { standbyPid: second });
+  await until('the standby to exit', () => !isAlive(second));
+  assert.deepEqual(server.workerPids(), [current]);
+});
+
+test('a crashed worker is replaced by a standby; a standby that dies is said, and started again after a pause', {
+  timeout: 30_000,
+}, async (t) => {
+  const config = { workers: 1, standby_workers: 1, min_uptime: 0, log: { level: 'debug' } };
+  const server = await startServer(t, { files: { 'server.yaml': serverYaml('app.mjs', config), 'app.mjs': app('v1') } });
+  await server.waitFor('a standby', () => standbyPids(server).length === 1);
+  const [standby] = standbyPids(server);
+  const [victim] = server.workerPids();
+  assert.ok(standby && victim);
+  process.kill(victim, 'SIGKILL');
+  await server.waitForLog('worker died', { workerPid: victim });
+  const replacement = await server.waitForLog('worker ready', { workerPid: standby });
+  assert.equal(replacement.generation, 1);
+  assert.equal((await answer(server)).pid, standby);
+
+  await server.waitFor('the next standby', () => standbyPids(server).length === 2);
+  const next = standbyPids(server)[1] as number;
+  process.kill(next, 'SIGKILL');
+  const warned = await server.waitForLog('standby process exited; starting none for 5 s', { standbyPid: next });
+  assert.equal(warned.signal, 'SIGKILL');
+  assert.equal(warned.level, 'warn');
+  await server.waitFor('a standby started after the pause', () => standbyPids(server).length === 3, 10_000);
+  const restarted = server.logs.findLast((l) => l.msg === 'standby process started');
+  assert.ok(Date.parse(String(restarted?.time)) - Date.parse(String(warned.time)) >= 4_900, 'not before the pause');
+});
