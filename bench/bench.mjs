@@ -19,7 +19,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { measure, warmUp } from './lib/load.mjs';
-import { adoptGroup, firstAnswer, freePort, has, launch, members, onCleanup, rss, sleep } from './lib/proc.mjs';
+import { adoptGroup, firstAnswer, freePort, has, launch, members, onCleanup, rss, sleep, titled } from './lib/proc.mjs';
 import { chart } from './lib/svg.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -362,15 +362,23 @@ async function startup() {
 }
 
 // ---------------------------------------------------------------- rotation
-/** One tsicorn, RELOADS HUPs: signal → every new worker ready, → rotation finished. */
-async function tsicornRotations(minUptime, trials) {
+/**
+ * One tsicorn, `trials` HUPs: signal → every new worker ready, → rotation finished. With
+ * `standbys`, each HUP waits for that many standbys to have loaded (they start after a rotation).
+ */
+async function tsicornRotations(minUptime, trials, standbys = 0) {
   const port = await freePort();
-  const server = await tsicorn(port, { app: appFile('hello'), min_uptime: minUptime, log: { level: 'info' } });
+  const server = await tsicorn(port, { app: appFile('hello'), min_uptime: minUptime, standby_workers: standbys, log: { level: 'info' } });
   const out = { ready: [], first: [], finished: [] };
   try {
     let generation = 1;
     for (let i = 0; i < trials; i++) {
       await sleep(300);
+      const loaded = performance.now() + 10_000;
+      while (titled(server.pgid, 'tsicorn: standby') < standbys) {
+        if (performance.now() > loaded) throw new Error(`${standbys} standbys did not load within 10 s`);
+        await sleep(20);
+      }
       const from = server.lines.length;
       const t0 = performance.now();
       process.kill(server.master, 'SIGHUP');
@@ -412,7 +420,13 @@ async function gunicornRotations(trials) {
 }
 
 async function rotation() {
-  const out = { boot: [], mu1: { ready: [], first: [], finished: [] }, mu0: { ready: [], first: [], finished: [] }, gunicorn: [] };
+  const out = {
+    boot: [],
+    mu1: { ready: [], first: [], finished: [] },
+    mu0: { ready: [], first: [], finished: [] },
+    standby: { ready: [], first: [], finished: [] },
+    gunicorn: [],
+  };
   // Rounds alternate: a few bare boots, a tsicorn with min_uptime 1, one with 0, Gunicorn.
   const per = Math.max(1, Math.ceil(TRIALS / 2));
   for (let round = 0; round < 2; round++) {
@@ -423,16 +437,17 @@ async function rotation() {
       out.boot.push(performance.now() - t0);
       await p.stop();
     }
-    for (const [key, mu] of [
-      ['mu1', 1],
-      ['mu0', 0],
+    for (const [key, mu, standbys] of [
+      ['mu1', 1, 0],
+      ['mu0', 0, 0],
+      ['standby', 1, N],
     ]) {
-      const got = await tsicornRotations(mu, per);
+      const got = await tsicornRotations(mu, per, standbys);
       for (const k of Object.keys(got)) out[key][k].push(...got[k]);
     }
     if (HAS_GUNICORN) out.gunicorn.push(...(await gunicornRotations(per)));
     console.error(
-      `rotation round ${round + 1}/2: bare boot ${fmt(median(out.boot))} ms; min_uptime 1: ready ${fmt(median(out.mu1.ready))} finished ${fmt(median(out.mu1.finished))} ms; min_uptime 0: ready ${fmt(median(out.mu0.ready))} finished ${fmt(median(out.mu0.finished))} ms; Gunicorn ${fmt(median(out.gunicorn))} ms`,
+      `rotation round ${round + 1}/2: bare boot ${fmt(median(out.boot))} ms; min_uptime 1: ready ${fmt(median(out.mu1.ready))} finished ${fmt(median(out.mu1.finished))} ms; min_uptime 0: ready ${fmt(median(out.mu0.ready))} finished ${fmt(median(out.mu0.finished))} ms; standby_workers ${N}: ready ${fmt(median(out.standby.ready))} ms; Gunicorn ${fmt(median(out.gunicorn))} ms`,
     );
   }
   return out;
@@ -652,11 +667,16 @@ function report(info, tp, st, rot) {
       row('tsicorn, min_uptime 1 (default): HUP → rotation finished', rot.mu1.finished),
       row(`tsicorn, min_uptime 0: HUP → all ${N} new workers ready`, rot.mu0.ready),
       row('tsicorn, min_uptime 0: HUP → rotation finished', rot.mu0.finished),
+      ...(rot.standby?.ready.length ? [row(`tsicorn, standby_workers ${N}: HUP → all ${N} new workers ready`, rot.standby.ready)] : []),
       ...(rot.gunicorn.length ? [row(`Gunicorn sync: HUP → all ${N} new workers loaded the app (post_worker_init)`, rot.gunicorn)] : []),
       '',
     );
     const x = ratio(median(rot.mu1.ready), boot);
     targets.push([`rotation of ${N} workers (HUP → all ready) ÷ one worker boot`, '≤ 1.5', fmt(x, 2), verdict(x <= 1.5)]);
+    if (rot.standby?.ready.length) {
+      const z = ratio(median(rot.standby.ready), boot);
+      targets.push([`rotation with standby_workers ${N} (HUP → all ready) ÷ one worker boot`, '≤ 1.5', fmt(z, 2), verdict(z <= 1.5)]);
+    }
     const y = ratio(median(rot.mu0.finished), boot);
     targets.push([`rotation finished, min_uptime 0 ÷ one worker boot`, '(≤ 1.5)', fmt(y, 2), verdict(y <= 1.5)]);
     chartPanels.push({
@@ -667,6 +687,9 @@ function report(info, tp, st, rot) {
         { label: 'tsicorn: all new ready', value: median(rot.mu1.ready), kind: 'tsicorn' },
         { label: 'tsicorn: finished (min_uptime 1)', value: median(rot.mu1.finished), kind: 'tsicorn' },
         { label: 'tsicorn: finished (min_uptime 0)', value: median(rot.mu0.finished), kind: 'tsicorn' },
+        ...(rot.standby?.ready.length
+          ? [{ label: `tsicorn: all ready, ${N} standbys`, value: median(rot.standby.ready), kind: 'tsicorn' }]
+          : []),
         ...(rot.gunicorn.length ? [{ label: 'Gunicorn sync: all loaded', value: median(rot.gunicorn), kind: 'reference' }] : []),
       ],
     });

@@ -150,6 +150,17 @@ export function members(pgid) {
   return out;
 }
 
+/** How many members of a process group have a title (command line) starting with `prefix`. */
+export function titled(pgid, prefix) {
+  return members(pgid).filter((m) => {
+    try {
+      return readFileSync(`/proc/${m.pid}/cmdline`, 'utf8').startsWith(prefix);
+    } catch {
+      return false;
+    }
+  }).length;
+}
+
 /** CPU ticks (1/100 s) used by a group's live members. */
 export const groupCpu = (pgids) => pgids.flatMap((g) => members(g)).reduce((a, m) => a + m.cpu, 0);
 
