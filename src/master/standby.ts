@@ -1,18 +1,36 @@
 import type { ChildProcess } from 'node:child_process';
 import type { Logger } from '../log/logger.js';
+import type { Listener } from './listeners.js';
 import { type ForkSpec, forkWorker } from './worker-handle.js';
 
 /** After a standby exits unasked, none is started for this long: never a fork loop. */
 const HOLD_AFTER_UNASKED_EXIT_MS = 5_000;
 
+/** What a standby is started with, and what a worker must be started with to take it. */
+export interface StandbySpec {
+  fork: ForkSpec;
+  /**
+   * The listeners behind `fork.fds`, compared as objects: a descriptor number the system gave to
+   * another socket since (a bind changed) is not the socket the standby holds a copy of.
+   */
+  listeners: readonly Listener[];
+}
+
 interface Standby {
   child: ChildProcess;
-  /** The spec it was started with, as text: only a worker started alike may take it. */
+  /** Its environment, descriptors and output capture, as text. */
   key: string;
+  listeners: readonly Listener[];
   onExit: (code: number | null, signal: NodeJS.Signals | null) => void;
 }
 
-const keyOf = (spec: ForkSpec) => JSON.stringify([spec.env, spec.fds, spec.captureOutput]);
+const keyOf = ({ fork }: StandbySpec) => JSON.stringify([fork.env, fork.fds, fork.captureOutput]);
+const sameListeners = (a: readonly Listener[], b: readonly Listener[]) => a.length === b.length && a.every((l, i) => l === b[i]);
+/** A test for standbys started with `spec`: only a worker started alike may take one. */
+const startedWith = (spec: StandbySpec) => {
+  const key = keyOf(spec);
+  return (s: Standby) => s.key === key && sameListeners(s.listeners, spec.listeners);
+};
 
 /**
  * Worker processes started ahead of need (`standby_workers`): Node has started and tsicorn's
@@ -39,11 +57,11 @@ export class StandbyPool {
   }
 
   /** A standby started with `spec`, now the caller's; null if there is none. */
-  take(spec: ForkSpec): ChildProcess | null {
-    const key = keyOf(spec);
+  take(spec: StandbySpec): ChildProcess | null {
+    const alike = startedWith(spec);
     // One whose channel is closed is dying: a worker made of it would fail its boot (and abandon a
     // rotation); its exit event is on the way.
-    const index = this.standbys.findIndex((s) => s.key === key && s.child.connected);
+    const index = this.standbys.findIndex((s) => alike(s) && s.child.connected);
     if (index < 0) return null;
     const [standby] = this.standbys.splice(index, 1);
     if (!standby) return null;
@@ -52,12 +70,21 @@ export class StandbyPool {
   }
 
   /** Keeps `count` standbys started with `spec`: lets go of others and of extras, starts the missing. */
-  maintain(count: number, spec: ForkSpec, now: number): void {
-    const key = keyOf(spec);
-    const alike = this.standbys.filter((s) => s.key === key);
-    for (const standby of [...this.standbys.filter((s) => s.key !== key), ...alike.slice(count)]) this.letGo(standby);
+  maintain(count: number, spec: StandbySpec, now: number): void {
+    const test = startedWith(spec);
+    const alike = this.standbys.filter(test);
+    for (const standby of [...this.standbys.filter((s) => !test(s)), ...alike.slice(count)]) this.letGo(standby);
     if (now < this.holdUntil) return;
-    for (let i = alike.length; i < count; i++) this.start(spec, key);
+    for (let i = alike.length; i < count; i++) this.start(spec);
+  }
+
+  /**
+   * Lets go of the standbys not started with `spec` (a rotation to new listeners or a new
+   * environment): they hold copies of listening sockets the master may be about to close.
+   */
+  keepOnly(spec: StandbySpec): void {
+    const test = startedWith(spec);
+    for (const standby of this.standbys.filter((s) => !test(s))) this.letGo(standby);
   }
 
   /** Lets every standby go (the master stops). */
@@ -65,11 +92,12 @@ export class StandbyPool {
     for (const standby of [...this.standbys]) this.letGo(standby);
   }
 
-  private start(spec: ForkSpec, key: string): void {
-    const child = forkWorker(spec);
+  private start(spec: StandbySpec): void {
+    const child = forkWorker(spec.fork);
     const standby: Standby = {
       child,
-      key,
+      key: keyOf(spec),
+      listeners: spec.listeners,
       onExit: (code, signal) => {
         this.remove(standby);
         this.holdUntil = Date.now() + HOLD_AFTER_UNASKED_EXIT_MS;

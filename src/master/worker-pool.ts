@@ -6,7 +6,7 @@ import type { MasterMessage } from '../ipc/messages.js';
 import { stopTimings } from '../ipc/stop-timings.js';
 import type { Logger } from '../log/logger.js';
 import type { Listener } from './listeners.js';
-import { StandbyPool } from './standby.js';
+import { StandbyPool, type StandbySpec } from './standby.js';
 import { type ExitReason, type ForkSpec, type WorkerEvents, WorkerHandle } from './worker-handle.js';
 
 /** `workers: auto` is the CPUs this process may use. */
@@ -84,12 +84,17 @@ export class WorkerPool {
     return { env, fds, captureOutput: settings.log.capture_output };
   }
 
+  private standbySpec(generation: Generation): StandbySpec {
+    return { fork: this.forkSpec(generation), listeners: this.roundRobin ? [] : generation.listeners };
+  }
+
   spawn(generation: Generation): WorkerHandle {
     const { settings, baseDir } = generation.config;
-    const spec = this.forkSpec(generation);
+    const standbySpec = this.standbySpec(generation);
+    const spec = standbySpec.fork;
     const { fds, captureOutput } = spec;
     this.events.beforeSpawn?.(this.nextId, generation.number);
-    const standby = this.standbys.take(spec);
+    const standby = this.standbys.size > 0 ? this.standbys.take(standbySpec) : null;
     const worker = new WorkerHandle(
       {
         ...spec,
@@ -163,7 +168,7 @@ export class WorkerPool {
     // Standbys start once no worker is booting: they would only slow the boots down.
     const standbys = generation.config.settings.standby_workers;
     if ((standbys > 0 || this.standbys.size > 0) && maySpawn && !this.live().some((w) => w.state === 'booting'))
-      this.standbys.maintain(standbys, this.forkSpec(generation), now);
+      this.standbys.maintain(standbys, this.standbySpec(generation), now);
   }
 
   standbyPids(): number[] {
@@ -181,6 +186,8 @@ export class WorkerPool {
    */
   manageRotation(target: number, next: Generation, surge: number, reason: ExitReason, maySpawn: boolean, now: number): boolean {
     const timings = stopTimings(next.config.settings, false);
+    // Standbys the new generation cannot take hold copies of sockets it may be leaving behind.
+    if (this.standbys.size > 0) this.standbys.keepOnly(this.standbySpec(next));
     const live = this.live();
     const fresh = live.filter((w) => w.generation === next.number);
     const old = live.filter((w) => w.generation !== next.number);
