@@ -131,7 +131,12 @@ export class Master {
       roundRobin,
     );
     if (roundRobin) this.balancer = new RoundRobinBalancer(opts.listeners, opts.config.settings.backlog, () => this.pool.ready());
-    opts.metrics?.attach({ workers: () => this.pool.all(), target: () => this.target, state: () => this.state });
+    opts.metrics?.attach({
+      workers: () => this.pool.all(),
+      standbys: () => this.pool.standbyPids().length,
+      target: () => this.target,
+      state: () => this.state,
+    });
   }
 
   /** The hooks in use: a reload that changes the module swaps them (src/cli/commands/serve.ts). */

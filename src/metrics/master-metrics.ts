@@ -16,6 +16,7 @@ import {
   type ReloadResult,
   WORKER_RESTARTS,
   WORKER_STATES,
+  STANDBYS,
   WORKERS,
   WORKERS_TARGET,
 } from './names.js';
@@ -29,6 +30,8 @@ const STATSD_GAUGES_MS = 2000;
 /** What the master lets its metrics read; read-only, and only between the master's events. */
 export interface PoolView {
   workers(): readonly WorkerHandle[];
+  /** Processes started ahead (standby_workers). */
+  standbys(): number;
   target(): number;
   state(): MasterState;
 }
@@ -172,6 +175,7 @@ export class MasterMetrics {
         WORKER_STATES.map((state) => ({ value: byState.get(state) ?? 0, labels: { state } })),
       ),
       metric(WORKERS_TARGET, 'gauge', [{ value: this.view?.target() ?? 0, labels: {} }]),
+      metric(STANDBYS, 'gauge', [{ value: this.view?.standbys() ?? 0, labels: {} }]),
       counted(WORKER_RESTARTS, 'reason', this.restarts),
       counted(RELOADS, 'result', this.reloads),
       metric(GATHER_TIMEOUTS, 'counter', [{ value: this.gatherTimeouts, labels: {} }]),
@@ -199,6 +203,7 @@ export class MasterMetrics {
       statsd.gauge(statsdName(statsd.prefix, WORKERS, [state]), workers.filter((w) => w.state === state).length);
     }
     statsd.gauge(statsdName(statsd.prefix, WORKERS_TARGET), this.view?.target() ?? 0);
+    statsd.gauge(statsdName(statsd.prefix, STANDBYS), this.view?.standbys() ?? 0);
     // As of the workers' last heartbeats (at most a second old): no IPC round trip for a gauge.
     statsd.gauge(
       statsdName(statsd.prefix, INFLIGHT),

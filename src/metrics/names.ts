@@ -8,6 +8,7 @@ export const REQUEST_DURATION = 'tsicorn_request_duration_seconds';
 export const INFLIGHT = 'tsicorn_inflight_requests';
 export const WORKERS = 'tsicorn_workers';
 export const WORKERS_TARGET = 'tsicorn_workers_target';
+export const STANDBYS = 'tsicorn_standby_workers';
 export const WORKER_RESTARTS = 'tsicorn_worker_restarts_total';
 export const RELOADS = 'tsicorn_reloads_total';
 export const GATHER_TIMEOUTS = 'tsicorn_metrics_gather_timeouts_total';
@@ -18,6 +19,7 @@ export const HELP: Record<string, string> = {
   [INFLIGHT]: 'Requests in progress in the workers.',
   [WORKERS]: 'Workers by state (booting, ready, retiring).',
   [WORKERS_TARGET]: 'The number of workers the master keeps ready.',
+  [STANDBYS]: 'Processes started ahead for the next new workers (standby_workers).',
   [WORKER_RESTARTS]: 'Workers that left and were replaced, by reason.',
   [RELOADS]: 'Reloads (HUP, file watcher, tsicorn reload) by result.',
   [GATHER_TIMEOUTS]: 'Scrapes in which a worker did not answer in time (its last counts were used).',

@@ -66,6 +66,7 @@ test('requests across workers are counted once each, with their latency histogra
   assert.equal(s.get(workers('ready')), 2);
   assert.equal(s.get(workers('booting')), 0);
   assert.equal(s.get('tsicorn_workers_target'), 2);
+  assert.equal(s.get('tsicorn_standby_workers'), 0);
   assert.equal(s.get('tsicorn_inflight_requests'), 0);
   // Process metrics per process: each worker by its id (the `worker` field of the logs), and the master.
   const ids = server.logs.filter((l) => l.msg === 'worker ready' && l.component === 'master').map((l) => String(l.worker));

@@ -18,7 +18,7 @@ const spawned = (server: RunningServer, generation: number) =>
 const title = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0+$/, '');
 
 test('a rotation takes the standbys, which then serve; new ones are started; none outlives the master', { timeout: 30_000 }, async (t) => {
-  const config = { workers: 2, standby_workers: 2, min_uptime: 0, log: { level: 'debug' } };
+  const config = { workers: 2, standby_workers: 2, min_uptime: 0, log: { level: 'debug' }, metrics: { bind: '127.0.0.1:0' } };
   const server = await startServer(t, { files: { 'server.yaml': serverYaml('app.mjs', config), 'app.mjs': app('v1') } });
   await server.waitFor('2 standbys', () => standbyPids(server).length === 2);
   const ahead = standbyPids(server);
@@ -27,6 +27,8 @@ test('a rotation takes the standbys, which then serve; new ones are started; non
   const status = spawnSync(process.execPath, [BIN, 'status'], { cwd: server.dir, env: cleanEnv(), encoding: 'utf8', timeout: 15_000 });
   assert.equal(status.status, 0, status.stderr);
   assert.match(status.stdout, new RegExp(`^standby processes: ${ahead.join(', ')}$`, 'm'));
+  const metrics = await (await fetch(`http://${server.findLog('metrics listening')?.address}/metrics`)).text();
+  assert.match(metrics, /^tsicorn_standby_workers 2$/m);
 
   writeFileSync(join(server.dir, 'app.mjs'), app('v2'));
   process.kill(server.pid, 'SIGHUP');
