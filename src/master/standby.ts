@@ -69,12 +69,15 @@ export class StandbyPool {
     return standby.child;
   }
 
-  /** Keeps `count` standbys started with `spec`: lets go of others and of extras, starts the missing. */
-  maintain(count: number, spec: StandbySpec, now: number): void {
+  /**
+   * Keeps `count` standbys started with `spec`: lets go of others and of extras at once, and starts
+   * the missing if `mayStart` (no worker booting, no crash back-off).
+   */
+  maintain(count: number, spec: StandbySpec, now: number, mayStart: boolean): void {
     const test = startedWith(spec);
     const alike = this.standbys.filter(test);
     for (const standby of [...this.standbys.filter((s) => !test(s)), ...alike.slice(count)]) this.letGo(standby);
-    if (now < this.holdUntil) return;
+    if (!mayStart || now < this.holdUntil) return;
     for (let i = alike.length; i < count; i++) this.start(spec);
   }
 

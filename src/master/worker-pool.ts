@@ -167,8 +167,10 @@ export class WorkerPool {
     }
     // Standbys start once no worker is booting: they would only slow the boots down.
     const standbys = generation.config.settings.standby_workers;
-    if ((standbys > 0 || this.standbys.size > 0) && maySpawn && !this.live().some((w) => w.state === 'booting'))
-      this.standbys.maintain(standbys, this.standbySpec(generation), now);
+    if (standbys > 0 || this.standbys.size > 0) {
+      const mayStart = maySpawn && !this.live().some((w) => w.state === 'booting');
+      this.standbys.maintain(standbys, this.standbySpec(generation), now, mayStart);
+    }
   }
 
   standbyPids(): number[] {

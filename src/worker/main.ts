@@ -17,17 +17,21 @@ import { answerMetrics } from '../metrics/worker-metrics.js';
 import { type LoadedApp, loadApp } from './app-loader.js';
 import { dropPrivileges } from './privileges.js';
 import { ListenError } from './servers.js';
-import { takeSignals } from './signal-queue.js';
+import { awaitingBoot, takeSignals } from './signal-queue.js';
 import { type Boot, heartbeat, Worker } from './worker.js';
 
 function waitForBoot(): Promise<Boot> {
+  const booted = awaitingBoot();
+  // With no master (IPC gone before boot, or a standby let go while it loaded), there is nothing
+  // to serve for: exit now, not when the event loop runs dry with main() never settled.
+  if (!process.connected) process.exit(0);
   return new Promise((resolvePromise) => {
-    // With no master (IPC gone before boot), there is nothing to serve for.
     const onDisconnect = () => process.exit(0);
     const onMessage = (message: unknown) => {
       if (isMasterMessage(message) && message.type === 'boot') {
         process.off('message', onMessage);
         process.off('disconnect', onDisconnect);
+        booted();
         resolvePromise(message);
       }
     };

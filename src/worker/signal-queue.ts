@@ -18,9 +18,31 @@ export const WORKER_SIGNALS: NodeJS.Signals[] = [
   'SIGWINCH',
 ];
 
+/** Signals that stop a worker; one that comes before the boot message ends the process. */
+const STOP_SIGNALS: ReadonlySet<NodeJS.Signals> = new Set(['SIGTERM', 'SIGINT', 'SIGQUIT']);
+
 const pending: NodeJS.Signals[] = [];
-const queue = (signal: NodeJS.Signals) => pending.push(signal);
+let waitingForBoot = false;
+const queue = (signal: NodeJS.Signals) => {
+  if (waitingForBoot && STOP_SIGNALS.has(signal)) process.exit(0);
+  pending.push(signal);
+};
 for (const signal of WORKER_SIGNALS) process.on(signal, queue);
+
+/**
+ * The worker's modules are loaded and it waits for its boot message, which a standby
+ * (standby_workers) may do for hours: a stop signal now ends it at once, as one replayed after
+ * the boot would (with nothing served yet), instead of lying in the queue until the master
+ * makes a worker of it and the worker exits then. Call the function it returns when the boot
+ * message has come: signals queue again until takeSignals().
+ */
+export function awaitingBoot(): () => void {
+  waitingForBoot = true;
+  if (pending.some((signal) => STOP_SIGNALS.has(signal))) process.exit(0);
+  return () => {
+    waitingForBoot = false;
+  };
+}
 
 /** The worker is ready to act: hand over the queued signals and every later one to `handler`. */
 export function takeSignals(handler: (signal: NodeJS.Signals) => void): void {
