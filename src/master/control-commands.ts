@@ -1,6 +1,6 @@
 import type { ControlReply, ControlRequest, ServerStatus } from '../control/protocol.js';
 import type { ExitHistory } from './exit-history.js';
-import type { MasterState } from './master.js';
+import type { MasterState } from './master-events.js';
 import type { ReloadOutcome, ReloadWaiter } from './reload-flow.js';
 import type { WorkerHandle } from './worker-handle.js';
 import type { Generation } from './worker-pool.js';

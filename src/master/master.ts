@@ -9,6 +9,7 @@ import type { Logger, ServerLog } from '../log/logger.js';
 import type { MasterMetrics } from '../metrics/master-metrics.js';
 import { buildStatus, runControlCommand } from './control-commands.js';
 import type { Listener } from './listeners.js';
+import type { MasterEvent, MasterState } from './master-events.js';
 import { type HookServer, Observers } from './observers.js';
 import type { ReloadTrigger } from './reload.js';
 import { ReloadFlow } from './reload-flow.js';
@@ -17,21 +18,9 @@ import type { SignalInbox } from './signals.js';
 import { StatusRequests } from './status-requests.js';
 import { Supervision, workerFields } from './supervision.js';
 import type { SystemdNotifier } from './systemd-notify.js';
-import { Succession, type SuccessorEvent } from './upgrade.js';
+import { Succession } from './upgrade.js';
 import type { WorkerHandle } from './worker-handle.js';
 import { type Generation, WorkerPool, workerCount } from './worker-pool.js';
-
-export type MasterEvent =
-  | { type: 'signal'; signal: NodeJS.Signals }
-  | { type: 'worker-message'; worker: WorkerHandle; message: WorkerMessage }
-  | { type: 'worker-exit'; worker: WorkerHandle; code: number | null; signal: NodeJS.Signals | null }
-  | { type: 'reload'; trigger: ReloadTrigger }
-  | { type: 'rotate'; next: Generation; remove: Listener[]; startedAt: number }
-  | SuccessorEvent
-  | { type: 'control'; request: ControlRequest; reply: (answer: ControlReply, end?: boolean) => void }
-  | { type: 'tick' };
-
-export type MasterState = 'booting' | 'running' | 'rotating' | 'stopping' | 'halted';
 
 const TICK_MS = 250;
 

@@ -4,7 +4,7 @@ import type { Settings } from '../config/settings.js';
 import type { Logger, ServerLog } from '../log/logger.js';
 import type { ReloadResult } from '../metrics/names.js';
 import type { Listener } from './listeners.js';
-import type { MasterEvent, MasterState } from './master.js';
+import type { MasterEvent, MasterState } from './master-events.js';
 import type { Observers } from './observers.js';
 import { listenersForReload, planReload, type ReloadTrigger, reportPlan } from './reload.js';
 import { closeUnshared, logSettingsChanged, type Rotation } from './rotation.js';

@@ -1,7 +1,7 @@
 import type { Settings } from '../config/settings.js';
 import type { WorkerMessage } from '../ipc/messages.js';
 import type { Logger } from '../log/logger.js';
-import type { MasterState } from '../master/master.js';
+import type { MasterState } from '../master/master-events.js';
 import type { WorkerHandle } from '../master/worker-handle.js';
 import { CounterLedger, isFoldable } from './counter-ledger.js';
 import { type MetricJSON, perProcess, validMetrics } from './metric-json.js';
@@ -14,9 +14,9 @@ import {
   RELOADS,
   RESTART_REASONS,
   type ReloadResult,
+  STANDBYS,
   WORKER_RESTARTS,
   WORKER_STATES,
-  STANDBYS,
   WORKERS,
   WORKERS_TARGET,
 } from './names.js';
