@@ -276,7 +276,7 @@ export interface SchemaResolvedConfig {
    */
   umask: null | string;
   /**
-   * Name shown in process titles (`tsicorn: master [NAME]`, `tsicorn: worker 3 [NAME]`); defaults to the app. Linux gives a title no more room than the command line that started the process had, so a short one (`npm start` runs `node bin/tsicorn -c config/server.yaml`) cuts the master's title; a short `proc_name` keeps it whole.
+   * Name shown in process titles (`tsicorn: master [NAME]`, `tsicorn: worker 3 [NAME]`, `tsicorn: standby [NAME]`); defaults to the app. Linux gives a title no more room than the command line that started the process had, so a short one (`npm start` runs `node bin/tsicorn -c config/server.yaml`) cuts the master's title; a short `proc_name` keeps it whole.
    */
   proc_name: string | null;
 }

@@ -18,13 +18,13 @@ export interface StandbySpec {
 
 interface Standby {
   child: ChildProcess;
-  /** Its environment, descriptors and output capture, as text. */
+  /** Its environment, descriptors, output capture and name, as text. */
   key: string;
   listeners: readonly Listener[];
   onExit: (code: number | null, signal: NodeJS.Signals | null) => void;
 }
 
-const keyOf = ({ fork }: StandbySpec) => JSON.stringify([fork.env, fork.fds, fork.captureOutput]);
+const keyOf = ({ fork }: StandbySpec) => JSON.stringify([fork.env, fork.fds, fork.captureOutput, fork.name]);
 const sameListeners = (a: readonly Listener[], b: readonly Listener[]) => a.length === b.length && a.every((l, i) => l === b[i]);
 /** A test for standbys started with `spec`: only a worker started alike may take one. */
 const startedWith = (spec: StandbySpec) => {

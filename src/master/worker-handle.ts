@@ -34,6 +34,8 @@ export interface ForkSpec {
   fds: number[];
   /** log.capture_output: the worker's stdout/stderr are piped to the master's log. */
   captureOutput: boolean;
+  /** `proc_name` or the app: the title a standby shows until it is booted. */
+  name: string;
 }
 
 /**
@@ -45,7 +47,7 @@ export function forkWorker(spec: ForkSpec): ChildProcess {
   // With capture on, the worker's own log still reaches the master's stderr directly, and its
   // access log (`-`) the master's stdout, as the fds after the listeners (logFd and accessFd in
   // the boot message), not through the capture.
-  return fork(WORKER_MAIN, [], {
+  return fork(WORKER_MAIN, [spec.name], {
     env: spec.env,
     stdio: ['inherit', out, out, 'ipc', ...spec.fds, ...(spec.captureOutput ? [2, 1] : [])],
     serialization: 'json',

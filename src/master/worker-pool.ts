@@ -81,7 +81,7 @@ export class WorkerPool {
     for (const name of ['NOTIFY_SOCKET', 'LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES']) delete env[name];
     for (const [key, value] of Object.entries(settings.env)) if (value !== undefined) env[key] = String(value);
     const fds = this.roundRobin ? [] : listeners.map((l) => l.fd);
-    return { env, fds, captureOutput: settings.log.capture_output };
+    return { env, fds, captureOutput: settings.log.capture_output, name: settings.proc_name ?? settings.app };
   }
 
   private standbySpec(generation: Generation): StandbySpec {

@@ -50,7 +50,8 @@ async function main(): Promise<void> {
     else sendToMaster(heartbeat(null, message.id));
   });
   // Until the boot message comes: a standby (standby_workers) waits here for as long as it is one.
-  process.title = 'tsicorn: standby';
+  // Its name (proc_name, or the app) is its one argument.
+  process.title = `tsicorn: standby [${process.argv[2] ?? ''}]`;
   const boot = await waitForBoot();
   const startedAt = Date.now();
   const { settings, baseDir } = boot;

@@ -23,7 +23,7 @@ test('a rotation takes the standbys, which then serve; new ones are started; non
   await server.waitFor('2 standbys', () => standbyPids(server).length === 2);
   const ahead = standbyPids(server);
   // Its modules loaded, a standby names itself and waits.
-  await until('the standbys to load', () => ahead.every((pid) => title(pid) === 'tsicorn: standby'));
+  await until('the standbys to load', () => ahead.every((pid) => title(pid) === 'tsicorn: standby [app.mjs]'));
   const status = spawnSync(process.execPath, [BIN, 'status'], { cwd: server.dir, env: cleanEnv(), encoding: 'utf8', timeout: 15_000 });
   assert.equal(status.status, 0, status.stderr);
   assert.match(status.stdout, new RegExp(`^standby processes: ${ahead.join(', ')}$`, 'm'));
@@ -102,7 +102,7 @@ test('a crashed worker is replaced by a standby; a standby stopped by a signal e
 
   await server.waitFor('the next standby', () => standbyPids(server).length === 2);
   const next = standbyPids(server)[1] as number;
-  await until('the next standby to load', () => title(next) === 'tsicorn: standby');
+  await until('the next standby to load', () => title(next) === 'tsicorn: standby [app.mjs]');
   // An operator's kill: a standby has nothing to drain, and must not keep the signal for later.
   process.kill(next, 'SIGTERM');
   const warned = await server.waitForLog('standby process exited; starting none for 5 s', { standbyPid: next });
@@ -112,7 +112,7 @@ test('a crashed worker is replaced by a standby; a standby stopped by a signal e
   const restarted = server.logs.findLast((l) => l.msg === 'standby process started');
   assert.ok(Date.parse(String(restarted?.time)) - Date.parse(String(warned.time)) >= 4_900, 'not before the pause');
   const third = restarted?.standbyPid as number;
-  await until('it to load', () => title(third) === 'tsicorn: standby');
+  await until('it to load', () => title(third) === 'tsicorn: standby [app.mjs]');
   process.kill(server.pid, 'SIGHUP');
   await server.waitForLog('rotation finished', { generation: 2 });
   assert.deepEqual(
@@ -155,7 +155,7 @@ test('the master SIGKILLed: its standbys exit with it, no orphan', { timeout: 30
   const server = await startServer(t, { files: { 'server.yaml': serverYaml('app.mjs', config), 'app.mjs': app('v1') } });
   await server.waitFor('2 standbys', () => standbyPids(server).length === 2);
   const ahead = standbyPids(server);
-  await until('the standbys to load', () => ahead.every((pid) => title(pid) === 'tsicorn: standby'));
+  await until('the standbys to load', () => ahead.every((pid) => title(pid) === 'tsicorn: standby [app.mjs]'));
   process.kill(server.pid, 'SIGKILL');
   await until('the standbys to exit', () => ahead.every((pid) => !isAlive(pid)));
 });
