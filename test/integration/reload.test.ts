@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import { runLoad } from '../helpers/load.js';
 import { RawClient } from '../helpers/raw-http.js';
 import { BIN, cleanEnv, isAlive, ROOT, type RunningServer, serverYaml, startServer, until } from '../helpers/server.js';
+import { freePort } from '../helpers/tools.js';
 
 const APP = join(ROOT, 'test', 'fixtures', 'serve', 'node-app.cjs');
 
@@ -241,14 +242,10 @@ test('tsicorn reload finds the master through the pidfile (no control socket); w
 });
 
 test('a bind change opens the new listener before the rotation and closes the removed one after', { timeout: 30_000 }, async (t) => {
-  const { createServer } = await import('node:net');
-  const probe = createServer().listen(0, '127.0.0.1');
-  await new Promise((r) => probe.once('listening', r));
-  const freePort = (probe.address() as { port: number }).port;
-  await new Promise((r) => probe.close(r));
+  const port = await freePort();
   const server = await startServer(t, { waitWatching: true, files: { 'server.yaml': serverYaml(APP, { workers: 1 }) } });
   const oldUrl = server.url();
-  writeFileSync(join(server.dir, 'server.yaml'), serverYaml(APP, { workers: 1, bind: `127.0.0.1:${freePort}` }));
+  writeFileSync(join(server.dir, 'server.yaml'), serverYaml(APP, { workers: 1, bind: `127.0.0.1:${port}` }));
   const reloaded = await server.waitForLog('config reloaded', { trigger: 'watch' });
   assert.match(String((reloaded.changes as string[])[0]), /^bind: \["127\.0\.0\.1:0"\] → \["127\.0\.0\.1:\d+"\]$/);
   await server.waitForLog('rotation started');
@@ -256,7 +253,7 @@ test('a bind change opens the new listener before the rotation and closes the re
   assert.equal((await fetch(`${oldUrl}/`)).status, 200);
   assert.equal(server.countLogs('rotation finished'), 0, 'the old address served during the rotation');
   await server.waitForLog('rotation finished');
-  assert.equal((await fetch(`http://127.0.0.1:${freePort}/`)).status, 200);
+  assert.equal((await fetch(`http://127.0.0.1:${port}/`)).status, 200);
   await server.waitForLog('worker exited', { reason: 'reload' });
   await assert.rejects(fetch(`${oldUrl}/`, { signal: AbortSignal.timeout(3000) }), 'the removed listener is closed');
 });

@@ -4,6 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { BIN, cleanEnv, isAlive, type RunningServer, serverYaml, startServer, until } from '../helpers/server.js';
+import { freePort } from '../helpers/tools.js';
 
 /** standby_workers: processes started ahead that rotations and replacements take (src/master/standby.ts). */
 
@@ -122,18 +123,14 @@ test('a crashed worker is replaced by a standby; a standby stopped by a signal e
 });
 
 test('a bind change lets the standbys go when the rotation starts: none keeps the old address open', { timeout: 30_000 }, async (t) => {
-  const { createServer } = await import('node:net');
-  const probe = createServer().listen(0, '127.0.0.1');
-  await new Promise((r) => probe.once('listening', r));
-  const freePort = (probe.address() as { port: number }).port;
-  await new Promise((r) => probe.close(r));
+  const port = await freePort();
   const config = (bind: string) => serverYaml('app.mjs', { workers: 1, standby_workers: 1, bind, log: { level: 'debug' } });
   const server = await startServer(t, { waitWatching: true, files: { 'server.yaml': config('127.0.0.1:0'), 'app.mjs': app('v1') } });
   await server.waitFor('a standby', () => standbyPids(server).length === 1);
   const [old] = standbyPids(server);
   const oldUrl = server.url();
 
-  writeFileSync(join(server.dir, 'server.yaml'), config(`127.0.0.1:${freePort}`));
+  writeFileSync(join(server.dir, 'server.yaml'), config(`127.0.0.1:${port}`));
   await server.waitForLog('rotation finished', { generation: 2 });
   // It holds a copy of the old listening socket: were it kept, the old port would stay open.
   const letGo = server.logs.findIndex((l) => l.msg === 'standby process let go' && l.standbyPid === old);
@@ -143,7 +140,7 @@ test('a bind change lets the standbys go when the rotation starts: none keeps th
     spawned(server, 2).map((l) => l.standby),
     [false],
   );
-  assert.equal((await fetch(`http://127.0.0.1:${freePort}/`)).status, 200);
+  assert.equal((await fetch(`http://127.0.0.1:${port}/`)).status, 200);
   await server.waitForLog('worker exited', { reason: 'reload' });
   await until('the old standby to exit', () => old !== undefined && !isAlive(old));
   await assert.rejects(fetch(`${oldUrl}/`, { signal: AbortSignal.timeout(3000) }), 'the removed listener is closed');
