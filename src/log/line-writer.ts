@@ -1,5 +1,6 @@
-import { closeSync, fstatSync, ftruncateSync, mkdirSync, openSync, readSync, statSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, ftruncateSync, openSync, readSync, statSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { makeDirectory } from '../make-directory.js';
 
 /** A pipe write of at most this many bytes is atomic (POSIX PIPE_BUF on Linux). */
 export const PIPE_BUF = 4096;
@@ -62,7 +63,7 @@ export class LineWriter {
     let fd: number;
     if (this.path === null) fd = this.opts.target as number;
     else {
-      mkdirSync(dirname(this.path), { recursive: true });
+      makeDirectory(dirname(this.path));
       // Read access too: a fragment left by a failed write is checked before it is cut off.
       fd = openSync(this.path, 'a+');
     }

@@ -327,13 +327,13 @@ test('a server log path that cannot be opened: a reload keeps the file in use, a
 }, async (t) => {
   const { server, url } = await startWithErrorLog(t, { workers: 1, log: { errorlog: 'error.log' } });
   const errorLog = join(server.dir, 'error.log');
-  // A regular file where the log's directory should be: every process that tries fails (EEXIST).
+  // A regular file where the log's directory should be: every process that tries fails (ENOTDIR).
   writeFileSync(join(server.dir, 'blocker'), '');
   writeFileSync(join(server.dir, 'server.yaml'), serverYaml(APP, { workers: 1, log: { errorlog: 'blocker/error.log' } }));
   const refused = () => logLines(errorLog).filter((l) => l.msg === 'cannot apply the new log settings');
   await until('the master and the worker to keep error.log', () => new Set(refused().map((l) => l.component)).size === 2);
   assert.ok(
-    refused().every((l) => JSON.stringify(l.err).includes("mkdir '")),
+    refused().every((l) => JSON.stringify(l.err).includes('ENOTDIR: not a directory')),
     JSON.stringify(refused()),
   );
   // A worker started now has the new settings: it serves, and says on stderr where its log went.
@@ -348,3 +348,25 @@ test('a server log path that cannot be opened: a reload keeps the file in use, a
     [],
   );
 });
+
+for (const where of ['a dangling symlink (a log volume not mounted)', '/proc']) {
+  test(`log paths under ${where}: the server starts and says what it cannot open, instead of hanging in mkdir`, {
+    timeout: 30_000,
+  }, async (t) => {
+    // Under /proc, Node's recursive mkdir spins forever (the parent exists, mkdir of its child
+    // fails with ENOENT): the master did so at start, deaf to signals. Below a dangling symlink
+    // Node throws; both must start the same way.
+    const logs = where === '/proc' ? `/proc/tsicorn-test-${process.pid}` : 'logs/app';
+    const dir = tempDir(t, {
+      'server.yaml': serverYaml(APP, { workers: 1, log: { errorlog: `${logs}/error.log`, accesslog: `${logs}/access.log` } }),
+    });
+    symlinkSync(join(dir, 'not-mounted'), join(dir, 'logs'));
+    const server = await startServer(t, { cwd: dir });
+    const master = server.findLog('server log file cannot be opened; writing to stderr', { component: 'master' });
+    assert.ok(master, 'the master says it writes to stderr instead');
+    assert.match(String((master.err as { message?: string } | undefined)?.message), /ENOENT/);
+    const access = await server.waitForLog(FAILED, { component: 'worker' });
+    assert.match(String((access.err as { message?: string } | undefined)?.message), /ENOENT/);
+    assert.equal((await fetch(`${server.url()}/`)).status, 200, 'and it serves');
+  });
+}

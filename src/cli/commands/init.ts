@@ -1,8 +1,9 @@
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
 import { dump } from 'js-yaml';
 import { type JsonSchema, SCHEMA_PATH, serverSchema } from '../../config/schema.js';
 import { TsicornError } from '../../errors.js';
+import { makeDirectory } from '../../make-directory.js';
 
 /** Settings written uncommented: what a first server needs; everything else is shown with its default. */
 const ACTIVE = new Set(['app', 'bind', 'workers']);
@@ -61,7 +62,7 @@ export function init(opts: { file: string; app: string; force: boolean }): numbe
   }
   let schemaRef = relative(dirname(target), SCHEMA_PATH);
   if (!schemaRef.startsWith('.')) schemaRef = `./${schemaRef}`;
-  mkdirSync(dirname(target), { recursive: true });
+  makeDirectory(dirname(target));
   writeFileSync(target, renderInitFile(opts.app, schemaRef));
   process.stdout.write(`wrote ${opts.file}; check it with: tsicorn check-config ${opts.file}\n`);
   return 0;
