@@ -3,8 +3,13 @@ import type { Logger } from '../log/logger.js';
 import type { Listener } from './listeners.js';
 import { type ForkSpec, forkWorker } from './worker-handle.js';
 
-/** After a standby exits unasked, none is started for this long: never a fork loop. */
-const HOLD_AFTER_UNASKED_EXIT_MS = 5_000;
+/**
+ * After a standby exits unasked, none is started for 5 s, doubled at each further such exit up to
+ * 5 min (a standby that cannot load, say a broken tsicorn on disk, would otherwise be forked and
+ * warned of every 5 s for good); back to 5 s once a standby is taken.
+ */
+const FIRST_HOLD_MS = 5_000;
+const LONGEST_HOLD_MS = 300_000;
 
 /** What a standby is started with, and what a worker must be started with to take it. */
 export interface StandbySpec {
@@ -45,6 +50,7 @@ const startedWith = (spec: StandbySpec) => {
 export class StandbyPool {
   private readonly standbys: Standby[] = [];
   private holdUntil = 0;
+  private holdMs = FIRST_HOLD_MS;
 
   constructor(private readonly log: Logger) {}
 
@@ -66,6 +72,7 @@ export class StandbyPool {
     const [standby] = this.standbys.splice(index, 1);
     if (!standby) return null;
     standby.child.off('exit', standby.onExit);
+    this.holdMs = FIRST_HOLD_MS;
     return standby.child;
   }
 
@@ -103,8 +110,9 @@ export class StandbyPool {
       listeners: spec.listeners,
       onExit: (code, signal) => {
         this.remove(standby);
-        this.holdUntil = Date.now() + HOLD_AFTER_UNASKED_EXIT_MS;
-        this.log.warn({ standbyPid: child.pid, code, signal }, 'standby process exited; starting none for 5 s');
+        this.holdUntil = Date.now() + this.holdMs;
+        this.log.warn({ standbyPid: child.pid, code, signal, holdSeconds: this.holdMs / 1000 }, 'standby process exited; holding off');
+        this.holdMs = Math.min(this.holdMs * 2, LONGEST_HOLD_MS);
       },
     };
     child.once('exit', standby.onExit);

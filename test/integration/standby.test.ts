@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { BIN, cleanEnv, isAlive, type RunningServer, serverYaml, startServer, until } from '../helpers/server.js';
+import { BIN, cleanEnv, isAlive, type LogLine, type RunningServer, serverYaml, startServer, until } from '../helpers/server.js';
 import { freePort } from '../helpers/tools.js';
 
 /** standby_workers: processes started ahead that rotations and replacements take (src/master/standby.ts). */
@@ -87,7 +87,7 @@ test('a standby of another environment is let go, not taken; one started alike r
 });
 
 test('a crashed worker is replaced by a standby; a standby stopped by a signal exits, is said, and started again after a pause', {
-  timeout: 30_000,
+  timeout: 60_000,
 }, async (t) => {
   const config = { workers: 1, standby_workers: 1, min_uptime: 0, log: { level: 'debug' } };
   const server = await startServer(t, { files: { 'server.yaml': serverYaml('app.mjs', config), 'app.mjs': app('v1') } });
@@ -101,25 +101,42 @@ test('a crashed worker is replaced by a standby; a standby stopped by a signal e
   assert.equal(replacement.generation, 1);
   assert.equal((await answer(server)).pid, standby);
 
-  await server.waitFor('the next standby', () => standbyPids(server).length === 2);
-  const next = standbyPids(server)[1] as number;
-  await until('the next standby to load', () => title(next) === 'tsicorn: standby [app.mjs]');
   // An operator's kill: a standby has nothing to drain, and must not keep the signal for later.
-  process.kill(next, 'SIGTERM');
-  const warned = await server.waitForLog('standby process exited; starting none for 5 s', { standbyPid: next });
-  assert.equal(warned.code, 0);
-  assert.equal(warned.level, 'warn');
-  await server.waitFor('a standby started after the pause', () => standbyPids(server).length === 3, 10_000);
-  const restarted = server.logs.findLast((l) => l.msg === 'standby process started');
-  assert.ok(Date.parse(String(restarted?.time)) - Date.parse(String(warned.time)) >= 4_900, 'not before the pause');
-  const third = restarted?.standbyPid as number;
-  await until('it to load', () => title(third) === 'tsicorn: standby [app.mjs]');
+  const stop = async (pid: number) => {
+    await until('the standby to load', () => title(pid) === 'tsicorn: standby [app.mjs]');
+    process.kill(pid, 'SIGTERM');
+    const warned = await server.waitForLog('standby process exited; holding off', { standbyPid: pid });
+    assert.equal(warned.code, 0);
+    assert.equal(warned.level, 'warn');
+    return warned;
+  };
+  /** The standby started after the `n`-th, and how long after `since` (a warning) it came. */
+  const startedAfter = async (n: number, since: LogLine, ms: number) => {
+    await server.waitFor(`standby ${n + 1}`, () => standbyPids(server).length === n + 1, ms);
+    const started = server.logs.findLast((l) => l.msg === 'standby process started');
+    return { pid: started?.standbyPid as number, afterMs: Date.parse(String(started?.time)) - Date.parse(String(since.time)) };
+  };
+  await server.waitFor('the next standby', () => standbyPids(server).length === 2);
+  const first = await stop(standbyPids(server)[1] as number);
+  assert.equal(first.holdSeconds, 5);
+  const third = await startedAfter(2, first, 10_000);
+  assert.ok(third.afterMs >= 4_900, `started ${third.afterMs} ms after, not before the pause`);
+  // Exits one after the other double the pause: a standby that cannot load is not forked every 5 s.
+  const second = await stop(third.pid);
+  assert.equal(second.holdSeconds, 10);
+  const fourth = await startedAfter(3, second, 15_000);
+  assert.ok(fourth.afterMs >= 9_900, `started ${fourth.afterMs} ms after, not before the pause`);
+  // Taken by a rotation: it loaded and served, so the pause is back to 5 s.
+  await until('it to load', () => title(fourth.pid) === 'tsicorn: standby [app.mjs]');
   process.kill(server.pid, 'SIGHUP');
   await server.waitForLog('rotation finished', { generation: 2 });
   assert.deepEqual(
     spawned(server, 2).map((l) => [l.standby, l.workerPid]),
-    [[true, third]],
+    [[true, fourth.pid]],
   );
+  await server.waitFor('standby 5', () => standbyPids(server).length === 5);
+  const after = await stop(standbyPids(server)[4] as number);
+  assert.equal(after.holdSeconds, 5);
 });
 
 test('a bind change lets the standbys go when the rotation starts: none keeps the old address open', { timeout: 30_000 }, async (t) => {
