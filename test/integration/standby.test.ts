@@ -173,3 +173,24 @@ test('the master SIGKILLed: its standbys exit with it, no orphan', { timeout: 30
   process.kill(server.pid, 'SIGKILL');
   await until('the standbys to exit', () => ahead.every((pid) => !isAlive(pid)));
 });
+
+test('with balance: round-robin and capture_output, a standby taken by a rotation serves and its output is captured', {
+  timeout: 30_000,
+}, async (t) => {
+  const printing = (version: string) => `export default (req, res) => { console.log('${version} says hello'); res.end('${version}'); };\n`;
+  const config = { workers: 1, standby_workers: 1, min_uptime: 0, balance: 'round-robin', log: { level: 'debug', capture_output: true } };
+  const server = await startServer(t, { files: { 'server.yaml': serverYaml('app.mjs', config), 'app.mjs': printing('v1') } });
+  await server.waitFor('a standby', () => standbyPids(server).length === 1);
+  const [ahead] = standbyPids(server);
+  await until('it to load', () => title(ahead as number) === 'tsicorn: standby [app.mjs]');
+  writeFileSync(join(server.dir, 'app.mjs'), printing('v2'));
+  process.kill(server.pid, 'SIGHUP');
+  await server.waitForLog('rotation finished', { generation: 2 });
+  const [taken] = spawned(server, 2);
+  assert.deepEqual([taken?.standby, taken?.workerPid], [true, ahead]);
+  // The master accepts and hands the connection over: the standby's IPC channel carries it.
+  assert.equal(await (await fetch(`${server.url()}/`)).text(), 'v2');
+  // Its stdout was a pipe from the start; the master reads it once the standby is a worker.
+  const said = await server.waitForLog('app output', { stream: 'stdout', output: 'v2 says hello' });
+  assert.equal(said.worker, taken?.worker);
+});
