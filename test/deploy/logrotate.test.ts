@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { BIN, ROOT, serverYaml, startServer, until } from '../helpers/server.js';
@@ -43,16 +43,21 @@ test('logrotate with the shipped config: every line before in the rotated file, 
   }
   const config = serverYaml(APP, { workers: 2, pidfile: 'tsicorn.pid', log: { accesslog: 'logs/access.log' } });
   const server = await startServer(t, { files: { 'server.yaml': config, 'logs/.keep': '' } });
+  // logrotate skips a directory others may write to; a umask such as 0002 would make it so.
+  chmodSync(join(server.dir, 'logs'), 0o755);
   const access = join(server.dir, 'logs', 'access.log');
   await requests(server.url(), '/before', 20);
   await until('20 lines in the access log', () => lines(access).length === 20);
 
+  // logrotate ignores (exit 0) a config file that group or others may write: so is one under umask 0002.
   writeFileSync(join(server.dir, 'logrotate.conf'), localConfig(server.dir));
+  chmodSync(join(server.dir, 'logrotate.conf'), 0o644);
   const rotated = spawnSync(LOGROTATE, ['--force', '--state', join(server.dir, 'logrotate.state'), join(server.dir, 'logrotate.conf')], {
     encoding: 'utf8',
     timeout: 30_000,
   });
   assert.equal(rotated.status, 0, `logrotate: ${rotated.stderr}`);
+  assert.ok(existsSync(`${access}.1`), `logrotate moved nothing: ${rotated.stderr}`);
   // Every process reopens: the master once, and each worker.
   await server.waitFor('the master and both workers to reopen', () => server.countLogs('log files reopened') === 3);
   assert.equal(server.countLogs('log files reopened', { component: 'worker' }), 2);
