@@ -122,7 +122,7 @@ export class Master {
     if (roundRobin) this.balancer = new RoundRobinBalancer(opts.listeners, opts.config.settings.backlog, () => this.pool.ready());
     opts.metrics?.attach({
       workers: () => this.pool.all(),
-      standbys: () => this.pool.standbyPids().length,
+      standbys: () => this.pool.standbyCount,
       target: () => this.target,
       state: () => this.state,
     });

@@ -177,6 +177,10 @@ export class WorkerPool {
     return this.standbys.pids();
   }
 
+  get standbyCount(): number {
+    return this.standbys.size;
+  }
+
   /** The master stops: no standby outlives it (nor would one: it exits when the master's channel closes). */
   clearStandbys(): void {
     this.standbys.clear();
