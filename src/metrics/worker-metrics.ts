@@ -1,6 +1,6 @@
 import type { Settings } from '../config/settings.js';
 import type { WorkerMessage } from '../ipc/messages.js';
-import { sendThenExit, sendToMaster } from '../ipc/worker-channel.js';
+import { sendToMaster } from '../ipc/worker-channel.js';
 import type { Logger } from '../log/logger.js';
 import { HELP, INFLIGHT, REQUEST_DURATION, REQUESTS_TOTAL } from './names.js';
 import { CELLS, cellLabels, RequestRecorder } from './request-recorder.js';
@@ -13,8 +13,6 @@ interface Registry {
 
 /** How often a worker sends StatsD the requests counted since the last time. */
 const STATSD_COUNTS_MS = 1000;
-/** How long an exiting worker waits for its last StatsD packet to go out. */
-const STATSD_EXIT_WAIT_MS = 200;
 
 /** StatsD names per (method, status class), made once so that a request builds no string. */
 function namesPerCell(prefix: string, metric: string): string[] {
@@ -46,9 +44,8 @@ export class WorkerMetrics {
     if (statsd) setInterval(() => this.sendCounts(), STATSD_COUNTS_MS).unref();
   }
 
-  /** The metrics `settings` ask for, or null when both Prometheus and StatsD are off. */
-  static async create(settings: Settings, worker: number, inflight: () => number, log: Logger): Promise<WorkerMetrics | null> {
-    if (settings.metrics.bind === null && settings.statsd.host === null) return null;
+  /** The metrics `settings` ask for (Prometheus, StatsD or both; see loadWorkerMetrics). */
+  static async create(settings: Settings, worker: number, inflight: () => number, log: Logger): Promise<WorkerMetrics> {
     const statsd = await createStatsd(settings.statsd, log);
     if (settings.metrics.bind === null) return new WorkerMetrics(null, statsd);
     // Loaded only when metrics are on: it adds ~28 ms to a worker's boot (bootMs 8 → 36 here).
@@ -110,40 +107,4 @@ export class WorkerMetrics {
     this.sendCounts();
     this.statsd?.flush(done);
   }
-}
-
-/** A `metrics-request` from the master (answered empty when this worker measures nothing). */
-export function answerMetrics(metrics: WorkerMetrics | null, id: number): void {
-  if (metrics) metrics.answer(id);
-  else sendToMaster({ type: 'metrics', id, metrics: [] });
-}
-
-/**
- * The worker's exit: buffered StatsD goes out, the final request counts go to the master (so a
- * recycled worker's requests stay counted), then the process exits. `beforeExit` runs last.
- */
-export function exitReporting(metrics: WorkerMetrics | null, beforeExit: () => void): never {
-  if (!metrics) {
-    beforeExit();
-    process.exit(0);
-  }
-  let leaving = false;
-  const leave = () => {
-    if (leaving) return;
-    leaving = true;
-    const final = metrics.final();
-    if (!final) {
-      beforeExit();
-      process.exit(0);
-    }
-    sendThenExit(final, 0, beforeExit);
-  };
-  if (!metrics.sendsStatsd) leave();
-  else {
-    // A UDP send completes later: exiting at once would drop the last packet. Bounded, in case
-    // the socket never reports back.
-    setTimeout(leave, STATSD_EXIT_WAIT_MS);
-    metrics.flushStatsd(leave);
-  }
-  return undefined as never;
 }

@@ -13,7 +13,7 @@ import { isMasterMessage } from '../ipc/messages.js';
 import { sendThenExit, sendToMaster } from '../ipc/worker-channel.js';
 import { AccessLog } from '../log/access-log.js';
 import { createServerLog } from '../log/logger.js';
-import { answerMetrics } from '../metrics/worker-metrics.js';
+import { answerMetrics } from '../metrics/worker-reporting.js';
 import { type LoadedApp, loadApp } from './app-loader.js';
 import { dropPrivileges } from './privileges.js';
 import { ListenError } from './servers.js';
@@ -107,7 +107,7 @@ async function main(): Promise<void> {
     if (settings.umask !== null) process.umask(Number.parseInt(settings.umask, 8));
     process.chdir(resolve(baseDir, settings.chdir));
     // Log files are opened before privileges are dropped, as Gunicorn does.
-    accessLog.configure(settings.log, baseDir);
+    await accessLog.configure(settings.log, baseDir);
     dropPrivileges(settings.user, settings.group);
   } catch (err) {
     const error = err as Error;

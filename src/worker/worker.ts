@@ -7,7 +7,8 @@ import { sendToMaster } from '../ipc/worker-channel.js';
 import type { AccessLog } from '../log/access-log.js';
 import { logClientErrors } from '../log/client-errors.js';
 import type { ServerLog } from '../log/logger.js';
-import { exitReporting, WorkerMetrics } from '../metrics/worker-metrics.js';
+import type { WorkerMetrics } from '../metrics/worker-metrics.js';
+import { exitReporting, loadWorkerMetrics } from '../metrics/worker-reporting.js';
 import type { LoadedApp, UpgradeHandler } from './app-loader.js';
 import { ConnectionTracker } from './connections.js';
 import { Drain } from './drain.js';
@@ -73,7 +74,7 @@ export class Worker {
     const { settings, baseDir, listeners } = this.boot;
     const proxyRules = new ProxyRules(settings.proxy);
     const requestIdHeader = settings.log.request_id_header.toLowerCase();
-    this.metrics = await WorkerMetrics.create(settings, this.boot.id, () => this.inflight(), this.log);
+    this.metrics = await loadWorkerMetrics(settings, this.boot.id, () => this.inflight(), this.log);
     const listener = requestPipeline({
       listener: await appListener(app, this.log),
       counters: this.counters,

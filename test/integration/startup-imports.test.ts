@@ -90,22 +90,27 @@ test('check-config loads ajv runtime helpers only, never its compiler', { timeou
   );
 });
 
-/** A resolve hook reporting each Node built-in that tsicorn's own modules import, with the process id. */
-const BUILTIN_HOOKS = `
+/**
+ * A resolve hook reporting each Node built-in and each of tsicorn's own modules (as `log/x.js`)
+ * that tsicorn's modules import, with the process id.
+ */
+const MODULE_HOOKS = `
 export async function resolve(specifier, context, next) {
   const result = await next(specifier, context);
-  if (result.url.startsWith('node:') && (context.parentURL ?? '').includes('/dist/src/'))
-    process.stderr.write(${JSON.stringify(MARK)} + process.pid + ' ' + result.url + '\\n');
+  if ((context.parentURL ?? '').includes('/dist/src/')) {
+    const name = result.url.startsWith('node:') ? result.url : result.url.split('/dist/src/')[1];
+    if (name) process.stderr.write(${JSON.stringify(MARK)} + process.pid + ' ' + name + '\\n');
+  }
   return result;
 }
 `;
 
 /**
- * The built-ins the (one) worker of a server with `extra` settings imported, once `expected` are
+ * The built-ins and own modules the (one) worker of a server with `extra` settings imported, once `expected` are
  * among them: the hooks run on their own thread, so their lines may reach stderr after the
  * worker's 'ready' (waiting on 'ready' alone missed node:https now and then under load).
  */
-async function workerBuiltins(
+async function workerModules(
   t: TestContext,
   extra: Record<string, unknown>,
   files: Record<string, string>,
@@ -113,7 +118,7 @@ async function workerBuiltins(
 ): Promise<Set<string>> {
   const dir = tempDir(t, {
     ...files,
-    'hooks.mjs': BUILTIN_HOOKS,
+    'hooks.mjs': MODULE_HOOKS,
     'register.mjs': "import { register } from 'node:module';\nregister('./hooks.mjs', import.meta.url);\n",
   });
   writeFileSync(join(dir, 'server.yaml'), serverYaml(join(FIXTURE_APPS, 'listener.cjs'), { workers: 1, ...extra }));
@@ -135,14 +140,14 @@ test('a worker imports node:https, node:tls and node:http2 only for listeners th
   skip: spawnSync('openssl', ['version']).error !== undefined && 'needs openssl',
 }, async (t) => {
   // Each takes milliseconds of every worker's boot, on the path of every start and rotation.
-  const plain = await workerBuiltins(t, {}, {}, ['node:http']);
+  const plain = await workerModules(t, {}, {}, ['node:http']);
   assert.ok(plain.has('node:http'), `the hook saw no import of node:http: ${[...plain]}`);
   for (const name of ['node:https', 'node:tls', 'node:http2']) assert.ok(!plain.has(name), `a plain HTTP/1 worker imported ${name}`);
 
   const dir = tempDir(t);
   const certs = makeCerts(dir, ['server']);
   const pem = (file: string) => readFileSync(file, 'utf8');
-  const tls = await workerBuiltins(
+  const tls = await workerModules(
     t,
     { tls: { certfile: 'server.pem', keyfile: 'server.key' } },
     { 'server.pem': pem(certs.cert('server')), 'server.key': pem(certs.key('server')) },
@@ -150,4 +155,14 @@ test('a worker imports node:https, node:tls and node:http2 only for listeners th
   );
   assert.ok(tls.has('node:https') && tls.has('node:tls'), `a TLS worker imported ${[...tls]}`);
   assert.ok(!tls.has('node:http2'), 'an HTTP/1 worker with TLS imported node:http2');
+});
+
+test('a worker loads the access log formatters and the metrics recorder only when they are on', { timeout: 60_000 }, async (t) => {
+  // Both are off by default; their nine modules took ~4 ms of every worker's boot (bench/RESULTS.md).
+  const lazy = ['log/access-format.js', 'log/access-bytes.js', 'metrics/worker-metrics.js', 'metrics/statsd.js'];
+  const plain = await workerModules(t, {}, {}, ['worker/request-pipeline.js', 'metrics/worker-reporting.js']);
+  for (const name of lazy) assert.ok(!plain.has(name), `a worker with the access log and metrics off imported ${name}`);
+  // Loaded once asked for (the wait fails if one is not): StatsD to a port on loopback nobody reads.
+  const on = await workerModules(t, { log: { accesslog: 'access.log' }, statsd: { host: '127.0.0.1:9' } }, {}, lazy);
+  assert.ok(lazy.every((name) => on.has(name)));
 });
