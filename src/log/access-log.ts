@@ -26,6 +26,8 @@ export class AccessLog {
   /** A slow pipe reader was reported (once until the next reopen). */
   private stalled = false;
   private watch: NodeJS.Timeout | undefined;
+  /** configure() calls so far: one that waited for the formatters must not undo a later one. */
+  private configureCalls = 0;
   /** Lines lost since the log broke, and failed writes (or opens): for the report at reopen. */
   dropped = 0;
   errors = 0;
@@ -46,6 +48,7 @@ export class AccessLog {
 
   /** (Re)applies `log.accesslog` and `log.access_format`: at start and at a live reload. */
   async configure(settings: Settings['log'], baseDir: string): Promise<void> {
+    const call = ++this.configureCalls;
     const target = settings.accesslog === null ? null : settings.accesslog === '-' ? '-' : resolve(baseDir, settings.accesslog);
     if (target === null) {
       this.format = null;
@@ -57,6 +60,8 @@ export class AccessLog {
         import('./access-format.js'),
         import('./access-bytes.js'),
       ]);
+      // Two live reloads in a row: the later settings stand, even if they were applied first.
+      if (call !== this.configureCalls) return;
       this.format = compileAccessFormat(settings.access_format);
       this.bytes = compileAccessBytes(settings.access_format);
     }

@@ -7,8 +7,8 @@ import type { WorkerMetrics } from './worker-metrics.js';
 const STATSD_EXIT_WAIT_MS = 200;
 
 /**
- * The worker's metrics, or null when Prometheus and StatsD are both off (the default). Only then
- * are the recorder, StatsD and their names loaded: four modules, ~3 ms of every worker's boot.
+ * The worker's metrics, or null when Prometheus and StatsD are both off (the default). The
+ * recorder, StatsD and their names (four modules, ~3 ms of a worker's boot) load only when one is on.
  */
 export async function loadWorkerMetrics(
   settings: Settings,
