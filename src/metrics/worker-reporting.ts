@@ -8,7 +8,7 @@ const STATSD_EXIT_WAIT_MS = 200;
 
 /**
  * The worker's metrics, or null when Prometheus and StatsD are both off (the default). The
- * recorder, StatsD and their names (four modules, ~3 ms of a worker's boot) load only when one is on.
+ * recorder, StatsD and their names (four modules, ~3 ms to import in a fresh process) load only when one is on.
  */
 export async function loadWorkerMetrics(
   settings: Settings,
