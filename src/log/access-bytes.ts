@@ -7,8 +7,9 @@ import {
   type Part,
   parseAccessFormat,
   protocol,
-  reqHeader,
+  referer,
   type Supplied,
+  userAgent,
 } from './access-format.js';
 import { jsonBytes } from './access-json-bytes.js';
 import { BACKSLASH, clockBytes, copyBytes, digits, type Escapes, escapeInto, plain, QUOTE } from './byte-text.js';
@@ -147,11 +148,11 @@ function combinedBytes(r: AccessRecord, buf: Buffer, at: number): number {
   let p = commonPart(r, buf, at);
   buf[p++] = SPACE;
   buf[p++] = QUOTE;
-  p = shown(buf, p, reqHeader(r.req, 'referer'));
+  p = shown(buf, p, referer(r.req));
   buf[p++] = QUOTE;
   buf[p++] = SPACE;
   buf[p++] = QUOTE;
-  p = shown(buf, p, reqHeader(r.req, 'user-agent'));
+  p = shown(buf, p, userAgent(r.req));
   buf[p++] = QUOTE;
   buf[p] = NEWLINE;
   return p + 1;

@@ -112,6 +112,10 @@ const join = (value: number | string | string[] | undefined) =>
   value === undefined ? undefined : Array.isArray(value) ? value.join(', ') : String(value);
 /** A header's value, or undefined when absent or empty (written `-`). */
 export const reqHeader = (req: RequestView, name: string) => join(req.headers[name]) || undefined;
+// The two every combined line reads, as named loads: reqHeader's one keyed load, given two names
+// a request, goes megamorphic (V8's generic lookup, measured in callgrind). Node keeps one of each.
+export const referer = (req: RequestView) => join(req.headers.referer) || undefined;
+export const userAgent = (req: RequestView) => join(req.headers['user-agent']) || undefined;
 const resHeader = (res: ResponseView, name: string) =>
   join(res.getHeader(name)) || (typeof res._header === 'string' ? sentHeader(res._header, name) : undefined);
 
@@ -174,8 +178,8 @@ const ATOMS: Record<string, Part[]> = {
   s: [fixed((r) => String(r.status))],
   B: [fixed((r) => String(r.bytes))],
   b: [fixed((r) => (r.bytes > 0 ? String(r.bytes) : '-'))],
-  f: [supplied((r) => reqHeader(r.req, 'referer'))],
-  a: [supplied((r) => reqHeader(r.req, 'user-agent'))],
+  f: [supplied((r) => referer(r.req))],
+  a: [supplied((r) => userAgent(r.req))],
   T: [fixed((r) => String(Math.floor(r.durationUs / 1e6)))],
   D: [fixed((r) => String(Math.round(r.durationUs)))],
   M: [fixed((r) => String(Math.round(r.durationUs / 1000)))],
@@ -236,8 +240,8 @@ const TRUNCATED = ',"truncated":true';
 function jsonRecord(r: AccessRecord): Record<string, string | number | boolean | null> {
   const url = knownUrl(r);
   const { path, query } = splitUrl(url);
-  const referer = reqHeader(r.req, 'referer');
-  const agent = reqHeader(r.req, 'user-agent');
+  const referrer = referer(r.req);
+  const agent = userAgent(r.req);
   const fields: Record<string, string | number | boolean | null> = {
     time: isoTime(r.startMs),
     remote_addr: r.remoteAddr,
@@ -248,7 +252,7 @@ function jsonRecord(r: AccessRecord): Record<string, string | number | boolean |
     status: r.status,
     bytes: r.bytes,
     duration_ms: Math.round(r.durationUs) / 1000,
-    referer: referer === undefined ? null : utf8(referer),
+    referer: referrer === undefined ? null : utf8(referrer),
     user_agent: agent === undefined ? null : utf8(agent),
     request_id: r.requestId,
   };

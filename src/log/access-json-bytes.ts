@@ -1,4 +1,4 @@
-import { type AccessRecord, isoTime, knownUrl, reqHeader } from './access-format.js';
+import { type AccessRecord, isoTime, knownUrl, referer, userAgent } from './access-format.js';
 import { BACKSLASH, clockBytes, copyBytes, DECLINED, digits, type Escapes, escapeInto, plain, QUOTE } from './byte-text.js';
 
 /** JSON.stringify's escapes below 0x80: `\"`, `\\`, \b \t \n \f \r, and \u00xx for the other control chars (not DEL). */
@@ -101,10 +101,10 @@ export function jsonBytes(r: AccessRecord, buf: Buffer, at: number): number {
   p = copyBytes(buf, p, K.duration);
   p = jsonNumber(buf, p, Math.round(r.durationUs) / 1000);
   p = copyBytes(buf, p, K.referer);
-  p = jsonValue(buf, p, reqHeader(r.req, 'referer'));
+  p = jsonValue(buf, p, referer(r.req));
   if (p < 0) return DECLINED;
   p = copyBytes(buf, p, K.agent);
-  p = jsonValue(buf, p, reqHeader(r.req, 'user-agent'));
+  p = jsonValue(buf, p, userAgent(r.req));
   if (p < 0) return DECLINED;
   p = copyBytes(buf, p, K.requestId);
   p = jsonValue(buf, p, r.requestId);

@@ -8,6 +8,7 @@
 import './signal-queue.js';
 import { Socket } from 'node:net';
 import { resolve } from 'node:path';
+import type { Settings } from '../config/settings.js';
 import { Hooks } from '../hooks/hooks.js';
 import { isMasterMessage } from '../ipc/messages.js';
 import { sendThenExit, sendToMaster } from '../ipc/worker-channel.js';
@@ -15,6 +16,7 @@ import { AccessLog } from '../log/access-log.js';
 import { createServerLog } from '../log/logger.js';
 import { answerMetrics } from '../metrics/worker-reporting.js';
 import { type LoadedApp, loadApp } from './app-loader.js';
+import { countBodies } from './counting-response.js';
 import { dropPrivileges } from './privileges.js';
 import { ListenError } from './servers.js';
 import { awaitingBoot, takeSignals } from './signal-queue.js';
@@ -64,6 +66,11 @@ async function main(): Promise<void> {
   );
   const log = serverLog.logger;
   const accessLog = new AccessLog(log, boot.accessFd);
+  // The responses count their body bytes (%(B)s) only while there is a log to read them.
+  const configureAccessLog = async (logSettings: Settings['log']) => {
+    await accessLog.configure(logSettings, baseDir);
+    countBodies(accessLog.enabled);
+  };
   const reopenLogs = () => {
     serverLog.reopen();
     accessLog.reopen();
@@ -96,7 +103,7 @@ async function main(): Promise<void> {
       void serverLog
         .configure(message.log, baseDir)
         .catch(failed)
-        .then(() => accessLog.configure(message.log, baseDir))
+        .then(() => configureAccessLog(message.log))
         .catch(failed);
     }
   });
@@ -107,7 +114,7 @@ async function main(): Promise<void> {
     if (settings.umask !== null) process.umask(Number.parseInt(settings.umask, 8));
     process.chdir(resolve(baseDir, settings.chdir));
     // Log files are opened before privileges are dropped, as Gunicorn does.
-    await accessLog.configure(settings.log, baseDir);
+    await configureAccessLog(settings.log);
     dropPrivileges(settings.user, settings.group);
   } catch (err) {
     const error = err as Error;

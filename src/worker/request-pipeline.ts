@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import type { AccessLog } from '../log/access-log.js';
 import type { Logger } from '../log/logger.js';
 import type { LoadedApp } from './app-loader.js';
-import { type CountedResponse, countBody } from './counting-response.js';
+import { type CountedResponse, countHttp2Bodies } from './counting-response.js';
 import type { OpenEntry, OpenResponses } from './open-responses.js';
 import type { ProxyRules } from './proxy-trust.js';
 import { setRawHeader } from './raw-headers.js';
@@ -179,7 +179,7 @@ export function requestPipeline(opts: PipelineOptions): RequestListener {
       (res as ServerResponse & Tracked)[TRACKED] = state;
       if (http2) counters.http2.link(state);
       res.on('close', onClose);
-      if (accessLog.enabled) countBody(res, http2);
+      if (http2 && accessLog.enabled) countHttp2Bodies(res);
     }
     // HTTP/2 has no Connection field (RFC 9113 8.2.2: Node drops it with a warning); GOAWAY closes.
     if (!http2 && (!opts.keepAlive || opts.isDraining())) res.setHeader('connection', 'close');
