@@ -1,10 +1,8 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { isWorkerMessage, type MasterMessage, type WorkerMessage } from '../ipc/messages.js';
 import type { StopTimings } from '../ipc/stop-timings.js';
-
-const WORKER_MAIN = fileURLToPath(new URL('../worker/main.js', import.meta.url));
+import { workerEntry } from './worker-entry.js';
 
 export type WorkerState = 'booting' | 'ready' | 'retiring' | 'exited';
 
@@ -47,7 +45,7 @@ export function forkWorker(spec: ForkSpec): ChildProcess {
   // With capture on, the worker's own log still reaches the master's stderr directly, and its
   // access log (`-`) the master's stdout, as the fds after the listeners (logFd and accessFd in
   // the boot message), not through the capture.
-  return fork(WORKER_MAIN, [spec.name], {
+  return fork(workerEntry(), [spec.name], {
     env: spec.env,
     stdio: ['inherit', out, out, 'ipc', ...spec.fds, ...(spec.captureOutput ? [2, 1] : [])],
     serialization: 'json',

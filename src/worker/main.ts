@@ -1,11 +1,9 @@
 /**
- * A worker process's entry point: catch signals first, wait for the master's boot message, set up
- * logging, drop privileges, load the app and start serving (src/worker/worker.ts). Its counterpart
- * in the master is src/master/worker-handle.ts.
+ * A worker process, once its signals are caught (entry.ts, the entry point): wait for the master's
+ * boot message, set up logging, drop privileges, load the app and start serving
+ * (src/worker/worker.ts). Its counterpart in the master is src/master/worker-handle.ts.
  */
 
-// First: the signal handlers (see signal-queue.ts for why the import order matters).
-import './signal-queue.js';
 import { Socket } from 'node:net';
 import { resolve } from 'node:path';
 import type { Settings } from '../config/settings.js';

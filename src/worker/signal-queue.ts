@@ -1,10 +1,10 @@
 /**
  * A worker's signals, caught before anything else loads: this module is the first import of
- * main.ts, and ES modules evaluate in import order, so these handlers exist before pino, the
- * fetch adapter and the rest of the worker load. With no handler SIGUSR1 would open an inspector
- * on 127.0.0.1:9229, and SIGTERM or a terminal's SIGINT would end the process mid-boot instead
- * of letting it stop as the master asked. What remains is Node's own bootstrap, before any of
- * our code runs.
+ * entry.ts, and ES modules evaluate in import order, so these handlers exist before Node's
+ * built-ins, pino, the fetch adapter and the rest of the worker (main.ts, imported after) load.
+ * With no handler SIGUSR1 would open an inspector on 127.0.0.1:9229, and SIGTERM or a terminal's
+ * SIGINT would end the process mid-boot instead of letting it stop as the master asked. What
+ * remains is Node's own bootstrap, before any of our code runs.
  */
 export const WORKER_SIGNALS: NodeJS.Signals[] = [
   'SIGTERM',

@@ -27,7 +27,7 @@ function run(command: string, args: string[], cwd: string, ms: number): Promise<
 const ok = (r: RunResult, what: string) => assert.equal(r.code, 0, `${what} failed:\n${r.stdout}\n${r.stderr}`);
 
 /** Where files of the package may come from: what package.json "files" names, and package.json itself. */
-const SHIPPED = /^(bin\/|dist\/src\/|schemas\/|docs\/|README\.md$|CHANGELOG\.md$|package\.json$)/;
+const SHIPPED = /^(bin\/|dist\/src\/|dist\/worker\/|schemas\/|docs\/|README\.md$|CHANGELOG\.md$|package\.json$)/;
 
 test('npm pack makes a package that installs in a scratch project and runs', { timeout: 180_000 }, async (t) => {
   const dir = tempDir(t);
@@ -43,7 +43,7 @@ test('npm pack makes a package that installs in a scratch project and runs', { t
   const [info] = JSON.parse(pack.stdout) as { filename: string; files: { path: string }[] }[];
   assert.ok(info);
   const files = info.files.map((f) => f.path);
-  for (const needed of ['bin/tsicorn', 'dist/src/cli/main.js', 'dist/src/worker/main.js', 'schemas/server.schema.json']) {
+  for (const needed of ['bin/tsicorn', 'dist/src/cli/main.js', 'dist/worker/entry.js', 'schemas/server.schema.json']) {
     assert.ok(files.includes(needed), `${needed} is in the package`);
   }
   assert.deepEqual(

@@ -153,13 +153,12 @@ test('SIGUSR1 at a worker while it boots never opens an inspector; the worker re
 });
 
 test('the signal handlers are the first thing the master and the worker entry points load', () => {
+  const firstImport = (file: string) => readFileSync(join(ROOT, file), 'utf8').match(/^import\s+(?:[^'"]*from\s+)?['"]([^'"]+)['"]/m)?.[1];
   for (const [entry, first] of [
     ['dist/src/cli/main.js', './early-signals.js'],
-    ['dist/src/worker/main.js', './signal-queue.js'],
+    ['dist/src/worker/entry.js', './signal-queue.js'],
   ] as const) {
-    const source = readFileSync(join(ROOT, entry), 'utf8');
-    const firstImport = source.match(/^import\s+(?:[^'"]*from\s+)?['"]([^'"]+)['"]/m);
-    assert.equal(firstImport?.[1], first, `${entry} must import ${first} before anything else`);
+    assert.equal(firstImport(entry), first, `${entry} must import ${first} before anything else`);
   }
   for (const module of ['dist/src/cli/early-signals.js', 'dist/src/master/signals.js', 'dist/src/worker/signal-queue.js']) {
     const imports = [...readFileSync(join(ROOT, module), 'utf8').matchAll(/^import\s.*from\s+['"]([^'"]+)['"]/gm)].map((m) => m[1]);
@@ -168,4 +167,10 @@ test('the signal handlers are the first thing the master and the worker entry po
       `${module} loads nothing heavy before its handlers: ${imports.join(', ')}`,
     );
   }
+  // What the master forks is the bundle (scripts/bundle-worker.mjs): its first import must be the
+  // chunk that installs the handlers, and that chunk must import nothing.
+  const chunk = firstImport('dist/worker/entry.js') ?? '(none)';
+  const source = readFileSync(join(ROOT, 'dist/worker', chunk), 'utf8');
+  assert.match(source, /process\.on\(signal, queue\)/, `dist/worker/${chunk} installs the worker's signal handlers`);
+  assert.doesNotMatch(source, /^import\s/m, `dist/worker/${chunk} loads nothing before its handlers`);
 });

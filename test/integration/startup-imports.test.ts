@@ -91,15 +91,25 @@ test('check-config loads ajv runtime helpers only, never its compiler', { timeou
 });
 
 /**
- * A resolve hook reporting each Node built-in and each of tsicorn's own modules (as `log/x.js`)
- * that tsicorn's modules import, with the process id.
+ * A resolve hook reporting what tsicorn's modules import, with the process id: a Node built-in as
+ * `node:x`, one of tsicorn's modules as `log/x.js` or, in the worker bundle (dist/worker/, see
+ * scripts/bundle-worker.mjs), as the file's name without its hash (`access-format`), and anything
+ * else (the app) as its file name.
  */
 const MODULE_HOOKS = `
 export async function resolve(specifier, context, next) {
   const result = await next(specifier, context);
-  if ((context.parentURL ?? '').includes('/dist/src/')) {
-    const name = result.url.startsWith('node:') ? result.url : result.url.split('/dist/src/')[1];
-    if (name) process.stderr.write(${JSON.stringify(MARK)} + process.pid + ' ' + name + '\\n');
+  const parent = context.parentURL ?? '';
+  if (parent.includes('/dist/src/') || parent.includes('/dist/worker/')) {
+    const url = result.url;
+    const name = url.startsWith('node:')
+      ? url
+      : url.includes('/dist/src/')
+        ? url.split('/dist/src/')[1]
+        : url.includes('/dist/worker/')
+          ? url.split('/dist/worker/')[1].replace(/-[A-Z0-9]{8}\\.js$/, '')
+          : url.split('/').pop();
+    process.stderr.write(${JSON.stringify(MARK)} + process.pid + ' ' + name + '\\n');
   }
   return result;
 }
@@ -159,8 +169,9 @@ test('a worker imports node:https, node:tls and node:http2 only for listeners th
 
 test('a worker loads the access log formatters and the metrics recorder only when they are on', { timeout: 60_000 }, async (t) => {
   // Both are off by default; their nine modules took ~4 ms of every worker's boot (bench/RESULTS.md).
-  const lazy = ['log/access-format.js', 'log/access-bytes.js', 'metrics/worker-metrics.js', 'metrics/statsd.js'];
-  const plain = await workerModules(t, {}, {}, ['worker/request-pipeline.js', 'metrics/worker-reporting.js']);
+  // The bundle's files for them (StatsD is in the recorder's); the app is imported after both.
+  const lazy = ['access-format', 'access-bytes', 'worker-metrics'];
+  const plain = await workerModules(t, {}, {}, ['main', 'listener.cjs']);
   for (const name of lazy) assert.ok(!plain.has(name), `a worker with the access log and metrics off imported ${name}`);
   // Loaded once asked for: workerModules fails the test unless the worker imports all four.
   // StatsD goes to a port on loopback nobody reads.
