@@ -173,7 +173,7 @@ test('a worker loads the access log formatters and the metrics recorder only whe
   const lazy = ['access-format', 'access-bytes', 'worker-metrics'];
   const plain = await workerModules(t, {}, {}, ['main', 'listener.cjs']);
   for (const name of lazy) assert.ok(!plain.has(name), `a worker with the access log and metrics off imported ${name}`);
-  // Loaded once asked for: workerModules fails the test unless the worker imports all four.
+  // Loaded once asked for: workerModules fails the test unless the worker imports all three.
   // StatsD goes to a port on loopback nobody reads.
   await workerModules(t, { log: { accesslog: 'access.log' }, statsd: { host: '127.0.0.1:9' } }, {}, lazy);
 });
