@@ -279,7 +279,8 @@ const ratio = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? a /
 // ---------------------------------------------------------------- throughput
 async function throughput() {
   const cases = throughputCases();
-  const results = new Map(cases.map((c) => [c, { modes: Object.fromEntries(c.modes.map((m) => [m, []])), notes: new Set(), mem: [] }]));
+  const perMode = (c) => Object.fromEntries(c.modes.map((m) => [m, []]));
+  const results = new Map(cases.map((c) => [c, { modes: perMode(c), cpu: perMode(c), notes: new Set(), mem: [] }]));
   for (let round = 1; round <= ROUNDS; round++) {
     // Alternate: every contender once per round, each round starting one further along.
     const order = cases.map((_, i) => cases[(i + round - 1) % cases.length]);
@@ -302,6 +303,7 @@ async function throughput() {
           warmUp(opts);
           const got = await measure(server.pgids, opts);
           r.modes[mode].push(got.rps);
+          r.cpu[mode].push(got.cpuUs);
           if (got.errors || got.non2xx) r.notes.add(`${mode}: ${got.errors} socket errors, ${got.non2xx} non-2xx`);
           if (got.failed) r.notes.add(`${mode} failed: ${got.failed.slice(0, 200)}`);
           if (got.foreign > 0.05) r.notes.add(`other work took ${(100 * got.foreign).toFixed(0)}% of the machine in one run`);
@@ -497,33 +499,44 @@ function report(info, tp, st, rot) {
   if (tp) {
     const { cases, results } = tp;
     const raw = [];
-    md.push('## Throughput', '');
+    md.push(
+      '## Throughput',
+      '',
+      "CPU µs/req: the CPU time the contender's processes (master and workers) took a request during the measured run, and its ratio to the least any bare cluster mode took (median of the rounds): how much work a request is, where req/s also says how well the load kept the workers busy.",
+      '',
+    );
     for (const scenario of [...new Set(cases.map((c) => c.scenario))]) {
       const mine = cases.filter((c) => c.scenario === scenario);
       const modes = mine[0].modes;
-      const best = Object.fromEntries(
-        modes.map((m) => [
-          m,
-          Math.max(
-            ...mine
-              .filter((c) => c.baseline)
-              .map((c) => median(results.get(c).modes[m]))
-              .filter(Number.isFinite),
-          ),
-        ]),
-      );
+      /** Per mode, `pick` (Math.max, Math.min) of the bare clusters' medians of `key` (modes: req/s; cpu). */
+      const ofBaselines = (key, pick) =>
+        Object.fromEntries(
+          modes.map((m) => [
+            m,
+            pick(
+              ...mine
+                .filter((c) => c.baseline)
+                .map((c) => median(results.get(c)[key][m]))
+                .filter(Number.isFinite),
+            ),
+          ]),
+        );
+      const best = ofBaselines('modes', Math.max);
+      // CPU a request: the least any bare cluster mode took is the reference.
+      const leanest = ofBaselines('cpu', Math.min);
       md.push(`### ${scenario}`, '');
       md.push(
-        `| contender | ${modes.map((m) => `${m === 'h2' ? 'HTTP/2' : m} req/s (spread) | × best cluster`).join(' | ')} | notes |`,
-        `| --- | ${modes.map(() => '---: | ---:').join(' | ')} | --- |`,
+        `| contender | ${modes.map((m) => `${m === 'h2' ? 'HTTP/2' : m} req/s (spread) | × best cluster | CPU µs/req (× cluster's)`).join(' | ')} | notes |`,
+        `| --- | ${modes.map(() => '---: | ---: | ---:').join(' | ')} | --- |`,
       );
       for (const c of mine) {
         const r = results.get(c);
-        const cells = modes.map(
-          (m) => `${fmt(median(r.modes[m]))} (±${fmt(spread(r.modes[m]) / 2, 1)}%) | ${fmt(ratio(median(r.modes[m]), best[m]), 3)}`,
-        );
+        const cells = modes.map((m) => {
+          const cpu = median(r.cpu[m]);
+          return `${fmt(median(r.modes[m]))} (±${fmt(spread(r.modes[m]) / 2, 1)}%) | ${fmt(ratio(median(r.modes[m]), best[m]), 3)} | ${fmt(cpu, 2)} (${fmt(ratio(cpu, leanest[m]), 3)})`;
+        });
         md.push(`| ${c.name} | ${cells.join(' | ')} | ${[...r.notes].join('; ') || ''} |`);
-        raw.push({ scenario, name: c.name, modes: r.modes, mem: r.mem, notes: [...r.notes] });
+        raw.push({ scenario, name: c.name, modes: r.modes, cpuUs: r.cpu, mem: r.mem, notes: [...r.notes] });
       }
       md.push('');
       for (const m of modes) {

@@ -15,12 +15,13 @@ function wrkOnce({ url, seconds, connections, close }) {
   const r = spawnSync('wrk', argv, { encoding: 'utf8', timeout: (seconds + 30) * 1000 });
   const out = r.stdout ?? '';
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0);
+  const requests = Number(/(\d+) requests in /.exec(out)?.[1] ?? 0);
   const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
   const errors = sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0;
   const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
   const p99 = /\s99%\s+([\d.]+)(us|ms|s)\b/.exec(out);
   const p99ms = p99 ? Number(p99[1]) * { us: 0.001, ms: 1, s: 1000 }[p99[2]] : null;
-  return { rps, errors, non2xx, p99ms, failed: rps === 0 ? out.trim() || r.stderr || String(r.error) : null };
+  return { rps, requests, errors, non2xx, p99ms, failed: rps === 0 ? out.trim() || r.stderr || String(r.error) : null };
 }
 
 function h2loadOnce({ url, seconds, connections }) {
@@ -28,21 +29,23 @@ function h2loadOnce({ url, seconds, connections }) {
   const r = spawnSync('h2load', argv, { encoding: 'utf8', timeout: (seconds + 30) * 1000 });
   const out = r.stdout ?? '';
   const rps = Number(/finished in [\d.]+\w+, ([\d.]+) req\/s/.exec(out)?.[1] ?? 0);
-  const m = /requests: \d+ total, \d+ started, \d+ done, \d+ succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(out);
-  const errors = m ? Number(m[1]) + Number(m[2]) + Number(m[3]) : 0;
+  const m = /requests: \d+ total, \d+ started, (\d+) done, \d+ succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(out);
+  const requests = m ? Number(m[1]) : 0;
+  const errors = m ? Number(m[2]) + Number(m[3]) + Number(m[4]) : 0;
   const non2xx = Number(
     /status codes: \d+ 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/
       .exec(out)
       ?.slice(1)
       .reduce((a, b) => a + Number(b), 0) ?? 0,
   );
-  return { rps, errors, non2xx, p99ms: null, failed: rps === 0 ? out.trim() || r.stderr || String(r.error) : null };
+  return { rps, requests, errors, non2xx, p99ms: null, failed: rps === 0 ? out.trim() || r.stderr || String(r.error) : null };
 }
 
 /**
  * One measured run against the contender whose process groups are `pgids`: waits for a quiet
  * machine, runs the load, and repeats (at most TRIES times) while other work took more than
  * MAX_FOREIGN of the machine; keeps the run with the least foreign work, and says how much.
+ * `cpuUs`: the CPU time the contender's processes (master and workers) took a request.
  */
 export async function measure(pgids, opts) {
   const run = opts.tool === 'h2load' ? h2loadOnce : wrkOnce;
@@ -54,9 +57,12 @@ export async function measure(pgids, opts) {
     const g0 = groupCpu(pgids);
     const r = run(opts);
     const m1 = machineBusy();
-    const ours = selfCpu() - s0 + (groupCpu(pgids) - g0);
+    const server = groupCpu(pgids) - g0;
+    const ours = selfCpu() - s0 + server;
     const foreign = Math.max(0, (m1.busy - m0.busy - ours) / Math.max(1, m1.total - m0.total));
-    const result = { ...r, foreign, tries: i + 1 };
+    // Ticks are 1/100 s.
+    const cpuUs = r.requests > 0 ? (server * 10_000) / r.requests : Number.NaN;
+    const result = { ...r, cpuUs, foreign, tries: i + 1 };
     if (!best || foreign < best.foreign) best = result;
     if (foreign <= MAX_FOREIGN) break;
   }
