@@ -8,7 +8,7 @@ export interface CountedResponse {
 type Encoding = BufferEncoding | undefined;
 
 /** The body bytes one write() or end() adds: a string in its encoding, or a buffer's length. */
-export function byteLength(chunk: unknown, encoding: unknown): number {
+function byteLength(chunk: unknown, encoding: unknown): number {
   if (typeof chunk === 'string') return Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as Encoding) : 'utf8');
   if (chunk instanceof Uint8Array) return chunk.byteLength;
   return 0;

@@ -179,7 +179,8 @@ export function requestPipeline(opts: PipelineOptions): RequestListener {
       (res as ServerResponse & Tracked)[TRACKED] = state;
       if (http2) counters.http2.link(state);
       res.on('close', onClose);
-      if (http2 && accessLog.enabled) countHttp2Bodies(res);
+      // (Counting follows the access log: countHttp2Bodies does nothing while it is off.)
+      if (http2) countHttp2Bodies(res);
     }
     // HTTP/2 has no Connection field (RFC 9113 8.2.2: Node drops it with a warning); GOAWAY closes.
     if (!http2 && (!opts.keepAlive || opts.isDraining())) res.setHeader('connection', 'close');
