@@ -62,7 +62,7 @@ export class Worker {
     const { keepalive, headers_timeout } = boot.settings;
     // An HTTP/2 session has no request-by-request keep-alive: it is closed after `keepalive`
     // seconds with no stream (headers_timeout when keepalive is 0, so a silent one still goes).
-    this.sessions = new Http2Sessions((keepalive || headers_timeout) * 1000);
+    this.sessions = new Http2Sessions((keepalive || headers_timeout) * 1000, this.counters.http2);
     this.upgrades = new UpgradedSockets(this.tracker, this.log);
   }
 

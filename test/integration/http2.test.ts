@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import type { ClientHttp2Session } from 'node:http2';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { makeCerts } from '../helpers/certs.js';
@@ -107,6 +108,57 @@ test('http2 with the access log off: each stream sees its client, forwarded or n
   assert.deepEqual(JSON.parse(plain.body), { remote: '127.0.0.1', xff: null, proto: null, forwarded: null });
   assert.deepEqual(JSON.parse(forwarded.body), { remote: '198.51.100.7', xff: '198.51.100.7', proto: 'http', forwarded: null });
   assert.deepEqual(JSON.parse(plainAgain.body), { remote: '127.0.0.1', xff: null, proto: null, forwarded: null });
+});
+
+test('http2: a session is closed after keepalive seconds with no stream, PINGs or not; one asking or waiting stays', {
+  timeout: 30_000,
+}, async (t) => {
+  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 1, worker_class: 'http2', keepalive: 1 }) } });
+  const closedAfter = (session: ClientHttp2Session, from: () => number) =>
+    new Promise<number>((resolveClosed) => session.once('close', () => resolveClosed(performance.now() - from())));
+  const open = async () => {
+    const session = await h2connect(server.url());
+    t.after(() => session.destroy());
+    session.on('error', () => {});
+    return session;
+  };
+  // Idle after one request, and idle while it PINGs every 200 ms: both closed a second after the answer.
+  const idle = await open();
+  const pinging = await open();
+  await Promise.all([h2request(idle, '/x'), h2request(pinging, '/x')]);
+  const answered = performance.now();
+  const pinger = setInterval(() => {
+    if (!pinging.closed && !pinging.destroyed) pinging.ping(() => {});
+  }, 200);
+  t.after(() => clearInterval(pinger));
+  const idleClosed = closedAfter(idle, () => answered);
+  const pingingClosed = closedAfter(pinging, () => answered);
+  // Asking every 300 ms, and one slow stream of 2.5 s: neither session is closed under them.
+  const asking = await open();
+  const waiting = await open();
+  let askingClosed = false;
+  let waitingClosed = false;
+  asking.once('close', () => {
+    askingClosed = true;
+  });
+  waiting.once('close', () => {
+    waitingClosed = true;
+  });
+  const slow = h2request(waiting, '/slow?ms=2500');
+  for (let i = 0; i < 9; i++) {
+    assert.equal((await h2request(asking, `/ask-${i}`)).status, 200);
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  const slowRes = await slow;
+  assert.equal(slowRes.body, 'slept 2500');
+  assert.equal(askingClosed, false, 'a session asking every 300 ms was closed');
+  assert.equal(waitingClosed, false, 'a session with a stream in flight was closed');
+  for (const [what, closed] of [
+    ['idle', await idleClosed],
+    ['pinging', await pingingClosed],
+  ] as const) {
+    assert.ok(closed >= 950 && closed < 2_600, `the ${what} session closed ${closed.toFixed(0)} ms after its answer (keepalive: 1)`);
+  }
 });
 
 test('http2: Koa and fetch apps answer HTTP/2 requests like HTTP/1 ones', { timeout: 60_000 }, async (t) => {
