@@ -8,12 +8,13 @@
 // h2load -m10 when Debian's nghttp2-client is there). Rounds alternate; medians.
 //
 //   npm run build && node bench/request-path.mjs [--base /tmp/base --rounds 3 --duration 4 --only 'tls,cluster worker' --close --access-format json]
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { drive, startTsicorn, ticks } from './lib/one-worker.mjs';
 import { firstAnswer, freePort, groupCpu, has, launch, machineBusy, members, onCleanup, quiet, selfCpu, sleep } from './lib/proc.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -30,7 +31,6 @@ const { values: args } = parseArgs({
     'access-format': { type: 'string', default: 'combined' },
   },
 });
-const CLOSE = args.close ? ['-H', 'Connection: close'] : [];
 if (!has('wrk')) {
   console.error('wrk is not installed: apt-get install -y wrk');
   process.exit(2);
@@ -48,16 +48,7 @@ execFileSync(
 );
 const hello = join(HERE, 'apps', 'hello.cjs');
 
-function tsicorn(root, extra) {
-  return (port) => {
-    const dir = mkdtempSync(join(scratch, 'ts-'));
-    writeFileSync(
-      join(dir, 'server.yaml'),
-      JSON.stringify({ app: hello, bind: `127.0.0.1:${port}`, workers: 1, log: { level: 'warn' }, ...extra }),
-    );
-    return launch(process.execPath, [join(root, 'bin', 'tsicorn'), '-c', 'server.yaml'], { cwd: dir });
-  };
-}
+const tsicorn = (root, extra) => (port) => startTsicorn(root, scratch, hello, port, extra);
 const cluster = (env) => (port) =>
   launch(process.execPath, [join(HERE, 'apps', 'cluster.cjs')], {
     env: { ...process.env, PORT: String(port), WORKERS: '1', CLUSTER_SCHED: 'none', ...env },
@@ -95,24 +86,6 @@ const chosen = contenders.filter(
     (wanted.length === 0 || wanted.some((w) => (contenders.some((o) => o.name === w) ? c.name === w : c.name.toLowerCase().includes(w)))),
 );
 
-/** Drives `url` for `seconds`: wrk, or h2load for h2c. Returns wrk-like text's figures. */
-function drive(c, url, seconds) {
-  if (c.scheme !== 'h2c') {
-    const out = spawnSync('wrk', ['-t1', '-c50', `-d${seconds}s`, ...CLOSE, url], { encoding: 'utf8' }).stdout;
-    return { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0), requests: Number(/(\d+) requests in/.exec(out)?.[1] ?? 0) };
-  }
-  const out = spawnSync('h2load', ['-t1', '-c50', '-m10', `-D${seconds}`, url], { encoding: 'utf8' }).stdout;
-  return {
-    rps: Number(/finished in [\d.]+s, ([\d.]+) req\/s/.exec(out)?.[1] ?? 0),
-    requests: Number(/(\d+) succeeded/.exec(out)?.[1] ?? 0),
-  };
-}
-
-const ticks = (pid) => {
-  const t = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = t.slice(t.lastIndexOf(')') + 2).split(' ');
-  return Number(f[11]) + Number(f[12]);
-};
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
 const results = new Map(chosen.map((c) => [c.name, { rps: [], us: [] }]));
 for (let round = 1; round <= Number(args.rounds); round++) {
@@ -127,7 +100,7 @@ for (let round = 1; round <= Number(args.rounds); round++) {
       // The serving process: the group's only member, or the leader's child (the worker).
       const group = members(p.pgid);
       const worker = group.length > 1 ? group.filter((m) => m.pid !== p.pgid).map((m) => m.pid) : [p.pgid];
-      drive(c, url, 1);
+      drive(c.scheme, url, 1, { close: args.close });
       let best = null;
       for (let attempt = 0; attempt < 3; attempt++) {
         await quiet(0.08, 20_000);
@@ -135,7 +108,7 @@ for (let round = 1; round <= Number(args.rounds); round++) {
         const s0 = selfCpu();
         const g0 = groupCpu([p.pgid]);
         const w0 = worker.reduce((a, x) => a + ticks(x), 0);
-        const driven = drive(c, url, Number(args.duration));
+        const driven = drive(c.scheme, url, Number(args.duration), { close: args.close });
         const w1 = worker.reduce((a, x) => a + ticks(x), 0);
         const m1 = machineBusy();
         const foreign = (m1.busy - m0.busy - (selfCpu() - s0) - (groupCpu([p.pgid]) - g0)) / (m1.total - m0.total);
