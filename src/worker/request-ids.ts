@@ -17,7 +17,7 @@ const LOW = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, '0'));
  * again after each 900 million ids), then a counter. The counter makes them unique within a
  * worker, the random part across workers, hosts and restarts (two workers share it with a
  * chance of about 1 in 2^86), and an id costs one string join: ~13 ns, against ~120 ns for
- * writing 36 random hex digits per request (and ~1,300 of the ~56,000 CPU instructions a
+ * writing 36 random hex digits per request (~2,100 of the ~55,400 CPU instructions a
  * hello-world request cost under callgrind). What it gives away: ids made by one worker follow
  * each other, so whoever sees two of them learns how many requests that worker made between.
  * Clients do not see them unless the app sends them back.
