@@ -21,8 +21,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { drive, startTsicorn, ticks } from './lib/one-worker.mjs';
-import { firstAnswer, freePort, has, launch, members, onCleanup, sleep } from './lib/proc.mjs';
+import { drive, startTsicorn } from './lib/one-worker.mjs';
+import { cpuTicks, firstAnswer, freePort, has, launch, members, onCleanup, sleep } from './lib/proc.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(HERE, '..');
@@ -123,11 +123,11 @@ for (const c of contenders) {
     drive(scheme, url, 2, { close: args.close });
     // The serving process: the group's only member, or the leader's child (the worker).
     const server = members(p.pgid).find((m) => m.pid !== p.pgid)?.pid ?? p.pgid;
-    const ticks0 = ticks(server);
+    const ticks0 = cpuTicks(server);
     const from = nowUs();
     const driven = drive(scheme, url, Number(args.duration), { close: args.close });
     const to = nowUs();
-    const cpuUs = ((ticks(server) - ticks0) * 10_000) / Math.max(1, driven.requests);
+    const cpuUs = ((cpuTicks(server) - ticks0) * 10_000) / Math.max(1, driven.requests);
     // The leader only: a tsicorn master stops its worker gracefully, which writes the profile.
     process.kill(p.pgid, 'SIGTERM');
     for (let i = 0; i < 200 && !p.exited; i++) await sleep(50);

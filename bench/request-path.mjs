@@ -14,8 +14,21 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { drive, startTsicorn, ticks } from './lib/one-worker.mjs';
-import { firstAnswer, freePort, groupCpu, has, launch, machineBusy, members, onCleanup, quiet, selfCpu, sleep } from './lib/proc.mjs';
+import { drive, startTsicorn } from './lib/one-worker.mjs';
+import {
+  cpuTicks,
+  firstAnswer,
+  freePort,
+  groupCpu,
+  has,
+  launch,
+  machineBusy,
+  members,
+  onCleanup,
+  quiet,
+  selfCpu,
+  sleep,
+} from './lib/proc.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(HERE, '..');
@@ -107,9 +120,9 @@ for (let round = 1; round <= Number(args.rounds); round++) {
         const m0 = machineBusy();
         const s0 = selfCpu();
         const g0 = groupCpu([p.pgid]);
-        const w0 = worker.reduce((a, x) => a + ticks(x), 0);
+        const w0 = worker.reduce((a, x) => a + cpuTicks(x), 0);
         const driven = drive(c.scheme, url, Number(args.duration), { close: args.close });
-        const w1 = worker.reduce((a, x) => a + ticks(x), 0);
+        const w1 = worker.reduce((a, x) => a + cpuTicks(x), 0);
         const m1 = machineBusy();
         const foreign = (m1.busy - m0.busy - (selfCpu() - s0) - (groupCpu([p.pgid]) - g0)) / (m1.total - m0.total);
         const requests = driven.requests;

@@ -1,8 +1,8 @@
 // One worker under load, for the scripts that look at a single serving process (request-path,
 // profile): wrk -t1 (h2load for h2c), so the worker and not the load generator is the bottleneck on
-// a 2-core machine, and its CPU from /proc.
+// a 2-core machine.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { launch } from './proc.mjs';
 
@@ -19,13 +19,6 @@ export function drive(scheme, url, seconds, { close = false } = {}) {
     rps: Number(/finished in [\d.]+s, ([\d.]+) req\/s/.exec(out)?.[1] ?? 0),
     requests: Number(/(\d+) succeeded/.exec(out)?.[1] ?? 0),
   };
-}
-
-/** CPU ticks (1/100 s) of one process (its command may hold spaces: fields are read after the last ')'). */
-export function ticks(pid) {
-  const t = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = t.slice(t.lastIndexOf(')') + 2).split(' ');
-  return Number(f[11]) + Number(f[12]);
 }
 
 /**

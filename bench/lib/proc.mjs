@@ -139,6 +139,9 @@ function stat(pid) {
   }
 }
 
+/** CPU ticks (1/100 s) one process has used, or 0 once it is gone. */
+export const cpuTicks = (pid) => stat(pid)?.cpu ?? 0;
+
 /** The pids of a process group. */
 export function members(pgid) {
   const out = [];
