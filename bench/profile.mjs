@@ -1,13 +1,13 @@
 #!/usr/bin/env node
 // Where one worker's time goes: a tsicorn worker and a bare node:http process serving the hello
-// app, each run with --cpu-prof while wrk -t1 (h2load -m10 with --h2c) drives it, then stopped
+// app (with --fetch, as a fetch handler: through @hono/node-server's adapter in both), each run with --cpu-prof while wrk -t1 (h2load -m10 with --h2c) drives it, then stopped
 // gracefully so it writes its profile. For the measured window only, it prints each one's CPU time
 // per request (from /proc, all its threads), the time the profiler saw its main thread busy, and
 // the functions that time went to (self time per request), side by side, with tsicorn's own code
 // marked. The .cpuprofile files are kept: open one in Chrome DevTools (Performance panel) or
 // https://www.speedscope.app for its flame graph.
 //
-//   npm run build && node bench/profile.mjs [--h2c --access-log --close --duration 6 --top 30 --base DIR --out DIR]
+//   npm run build && node bench/profile.mjs [--h2c --fetch --access-log --close --duration 6 --top 30 --base DIR --out DIR]
 //
 // Reading it: V8's profiler samples the main thread by the wall clock, so "busy" includes time the
 // thread was off the CPU inside a system call. With HTTP/1 on loopback most samples land in
@@ -29,6 +29,7 @@ const ROOT = join(HERE, '..');
 const { values: args } = parseArgs({
   options: {
     h2c: { type: 'boolean', default: false },
+    fetch: { type: 'boolean', default: false },
     'access-log': { type: 'boolean', default: false },
     close: { type: 'boolean', default: false },
     duration: { type: 'string', default: '6' },
@@ -44,7 +45,7 @@ if (!has(args.h2c ? 'h2load' : 'wrk')) {
 }
 const scratch = mkdtempSync(join(tmpdir(), 'tsicorn-profile-'));
 onCleanup(() => rmSync(scratch, { recursive: true, force: true }));
-const hello = join(HERE, 'apps', 'hello.cjs');
+const hello = join(HERE, 'apps', args.fetch ? 'hello-fetch.cjs' : 'hello.cjs');
 const extra = {
   ...(args.h2c ? { worker_class: 'http2' } : {}),
   ...(args['access-log'] ? { log: { level: 'warn', accesslog: 'access.log', access_format: 'combined' } } : {}),
@@ -54,7 +55,7 @@ const contenders = [
     name: 'node:http (1 process)',
     start: (port, nodeArgs) =>
       launch(process.execPath, [...nodeArgs, join(HERE, 'apps', 'bare.cjs')], {
-        env: { ...process.env, PORT: String(port), PROTO: scheme },
+        env: { ...process.env, PORT: String(port), PROTO: scheme, APP: hello },
       }),
   },
   { name: 'tsicorn', start: (port, nodeArgs) => startTsicorn(ROOT, scratch, hello, port, extra, nodeArgs) },
@@ -104,7 +105,8 @@ function window(profile, fromUs, toUs) {
     const file = frame.url.replace(/^.*\//, '');
     const where = file ? ` ${file}${frame.lineNumber >= 0 ? `:${frame.lineNumber + 1}` : ''}` : '';
     const key = `${frame.functionName || '(anonymous)'}${where}`;
-    const row = self.get(key) ?? { us: 0, ours: frame.url.includes('/dist/') };
+    // tsicorn's own: its build output, not a package's (whose files are in a dist/ of their own).
+    const row = self.get(key) ?? { us: 0, ours: frame.url.includes('/dist/') && !frame.url.includes('/node_modules/') };
     row.us += delta;
     self.set(key, row);
   }
@@ -150,7 +152,7 @@ const ranked = keys.sort((a, b) => Math.max(...results.map((r) => perRequest(r, 
 const ours = (key) => results.some((r) => r.self.get(key)?.ours);
 const what = `${args.h2c ? 'HTTP/2 (h2c, h2load -t1 -c50 -m10)' : `HTTP/1.1 (wrk -t1 -c50${args.close ? ', Connection: close' : ''})`}${args['access-log'] ? ', access log on' : ''}`;
 console.log(
-  `One process serving hello, ${what}, ${args.duration} s measured after 2 s of warm-up; node ${process.version}; ${new Date().toISOString()}\n`,
+  `One process serving hello${args.fetch ? ' as a fetch handler' : ''}, ${what}, ${args.duration} s measured after 2 s of warm-up; node ${process.version}; ${new Date().toISOString()}\n`,
 );
 console.log(`| | ${results.map((r) => r.name).join(' | ')} |\n| --- |${results.map(() => ' ---: |').join('')}`);
 console.log(`| req/s under the profiler | ${results.map((r) => r.rps.toFixed(0)).join(' | ')} |`);

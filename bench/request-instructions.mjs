@@ -11,7 +11,10 @@
 // What it cannot see: system calls (strace -c shows them) and how fast the instructions run
 // (cache misses): µs per request are bench/request-path.mjs's job.
 //
-//   npm run build && node bench/request-instructions.mjs [--base /tmp/base --warm 20000 --requests 5000 --keep DIR --access-log]
+//   npm run build && node bench/request-instructions.mjs [--base /tmp/base --warm 20000 --requests 5000 --keep DIR --access-log --fetch]
+//
+// --fetch serves the hello app as a fetch handler: through @hono/node-server's adapter in the bare
+// process too (apps/listener.cjs), so the difference is what tsicorn adds around the adapter.
 //
 // --keep DIR copies each contender's dump of the serving process to DIR (for callgrind_annotate).
 import { execFileSync } from 'node:child_process';
@@ -33,6 +36,7 @@ const { values: args } = parseArgs({
     keep: { type: 'string' },
     // Also each tsicorn with the access log on (combined, to a file).
     'access-log': { type: 'boolean', default: false },
+    fetch: { type: 'boolean', default: false },
   },
 });
 if (!has('valgrind') || !has('callgrind_annotate')) {
@@ -41,7 +45,7 @@ if (!has('valgrind') || !has('callgrind_annotate')) {
 }
 const scratch = mkdtempSync(join(tmpdir(), 'tsicorn-instr-'));
 onCleanup(() => rmSync(scratch, { recursive: true, force: true }));
-const hello = join(HERE, 'apps', 'hello.cjs');
+const hello = join(HERE, 'apps', args.fetch ? 'hello-fetch.cjs' : 'hello.cjs');
 const V8 = ['--single-threaded', '--no-memory-reducer'];
 
 function tsicorn(root, log = { level: 'warn' }) {
@@ -55,7 +59,10 @@ function tsicorn(root, log = { level: 'warn' }) {
 const contenders = [
   {
     name: 'node:http (1 process)',
-    start: (port) => ({ argv: [process.execPath, ...V8, join(HERE, 'apps', 'bare.cjs')], env: { ...process.env, PORT: String(port) } }),
+    start: (port) => ({
+      argv: [process.execPath, ...V8, join(HERE, 'apps', 'bare.cjs')],
+      env: { ...process.env, PORT: String(port), APP: hello },
+    }),
   },
   { name: 'tsicorn', start: tsicorn(ROOT) },
 ];

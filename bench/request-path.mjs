@@ -4,8 +4,9 @@
 // request (from /proc, the worker process alone). Contenders: a bare node:http process, a bare
 // `cluster` worker (https for TLS), this checkout's tsicorn, and with --base DIR another built
 // checkout's tsicorn (e.g. `git worktree add /tmp/base main && cd /tmp/base && npm ci && npm run build`),
-// each plain, with TLS, with the access log on, and over HTTP/2 without TLS (h2c, driven by
-// h2load -m10 when Debian's nghttp2-client is there). Rounds alternate; medians.
+// each plain, with TLS, with the access log on, over HTTP/2 without TLS (h2c, driven by h2load -m10
+// when Debian's nghttp2-client is there), and serving the hello app as a fetch handler (through
+// @hono/node-server's adapter in the cluster worker too). Rounds alternate; medians.
 //
 //   npm run build && node bench/request-path.mjs [--base /tmp/base --rounds 3 --duration 4 --only 'tls,cluster worker' --close --access-format json]
 import { execFileSync } from 'node:child_process';
@@ -60,8 +61,12 @@ execFileSync(
   },
 );
 const hello = join(HERE, 'apps', 'hello.cjs');
+const helloFetch = join(HERE, 'apps', 'hello-fetch.cjs');
 
-const tsicorn = (root, extra) => (port) => startTsicorn(root, scratch, hello, port, extra);
+const tsicorn =
+  (root, extra, app = hello) =>
+  (port) =>
+    startTsicorn(root, scratch, app, port, extra);
 const cluster = (env) => (port) =>
   launch(process.execPath, [join(HERE, 'apps', 'cluster.cjs')], {
     env: { ...process.env, PORT: String(port), WORKERS: '1', CLUSTER_SCHED: 'none', ...env },
@@ -82,6 +87,8 @@ const contenders = [
   // HTTP/2 without TLS, driven by h2load (10 streams at a time on each connection).
   { name: 'cluster worker, h2c', scheme: 'h2c', start: cluster({ PROTO: 'h2c' }) },
   { name: 'tsicorn, h2c', scheme: 'h2c', start: tsicorn(ROOT, { worker_class: 'http2' }) },
+  { name: 'cluster worker, fetch app', scheme: 'http', start: cluster({ APP: helloFetch }) },
+  { name: 'tsicorn, fetch app', scheme: 'http', start: tsicorn(ROOT, {}, helloFetch) },
 ];
 if (args.base) {
   contenders.push(
@@ -89,6 +96,7 @@ if (args.base) {
     { name: 'base tsicorn + access log', scheme: 'http', start: tsicorn(args.base, { log: accessLog }) },
     { name: 'base tsicorn, TLS', scheme: 'https', start: tsicorn(args.base, { tls }) },
     { name: 'base tsicorn, h2c', scheme: 'h2c', start: tsicorn(args.base, { worker_class: 'http2' }) },
+    { name: 'base tsicorn, fetch app', scheme: 'http', start: tsicorn(args.base, {}, helloFetch) },
   );
 }
 // --only: names, comma-separated; one that is exactly a contender's name picks only that one.

@@ -1,5 +1,6 @@
 // Contender: Node's cluster module, N workers, scheduling from CLUSTER_SCHED (rr | none).
-// PROTO: http (default), https (TLS_CERT/TLS_KEY files) or h2c (HTTP/2 without TLS). APP picks the app.
+// PROTO: http (default), https (TLS_CERT/TLS_KEY files) or h2c (HTTP/2 without TLS). APP picks the
+// app (a fetch handler through @hono/node-server's adapter).
 const cluster = require('node:cluster');
 cluster.schedulingPolicy = process.env.CLUSTER_SCHED === 'none' ? cluster.SCHED_NONE : cluster.SCHED_RR;
 if (cluster.isPrimary) {
@@ -14,7 +15,7 @@ if (cluster.isPrimary) {
     process.exit(0);
   });
 } else {
-  const app = require(process.env.APP ?? './hello.cjs');
+  const app = require('./listener.cjs')(process.env.APP ?? './hello.cjs');
   const proto = process.env.PROTO ?? 'http';
   let server;
   if (proto === 'https') {
