@@ -148,7 +148,7 @@ for (const c of contenders) {
 agent.destroy();
 const bare = rows[0]?.steady ?? 1;
 console.log(
-  `one worker, hello app, ${args.warm} warm-up then ${n} counted keep-alive requests, one at a time; callgrind; node ${process.version}; ${new Date().toISOString()}\n`,
+  `one worker, hello app${args.fetch ? ' as a fetch handler' : ''}, ${args.warm} warm-up then ${n} counted keep-alive requests, one at a time; callgrind; node ${process.version}; ${new Date().toISOString()}\n`,
 );
 console.log('| contender | instructions/request | without JIT compiling | ÷ node:http |\n| --- | ---: | ---: | ---: |');
 for (const r of rows) console.log(`| ${r.name} | ${r.perRequest.toFixed(0)} | ${r.steady.toFixed(0)} | ${(r.steady / bare).toFixed(3)} |`);
