@@ -19,7 +19,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { measure, warmUp } from './lib/load.mjs';
-import { adoptGroup, firstAnswer, freePort, has, launch, members, onCleanup, rss, sleep, titled } from './lib/proc.mjs';
+import { adoptGroup, firstAnswer, freePort, has, launch, members, onCleanup, processGroup, rss, sleep, titled } from './lib/proc.mjs';
 import { chart } from './lib/svg.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -156,7 +156,7 @@ async function pm2(port, app) {
     timeout: 60_000,
   });
   const daemon = Number(readFileSync(join(PM2_HOME, 'pm2.pid'), 'utf8'));
-  const pgid = members(daemon).length ? daemon : (readProcPgrp(daemon) ?? daemon);
+  const pgid = members(daemon).length ? daemon : (processGroup(daemon) ?? daemon);
   adoptGroup(pgid);
   for (let i = 0; i < 100; i++) {
     const list = JSON.parse(execFileSync(PM2, ['jlist'], { env, encoding: 'utf8', timeout: 20_000 }) || '[]');
@@ -171,15 +171,6 @@ async function pm2(port, app) {
       spawnSync(PM2, ['delete', name], { env, stdio: 'ignore', timeout: 30_000 });
     },
   };
-}
-
-function readProcPgrp(pid) {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return Number(text.slice(text.lastIndexOf(')') + 2).split(' ')[2]);
-  } catch {
-    return null;
-  }
 }
 
 /**

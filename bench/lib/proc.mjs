@@ -142,6 +142,9 @@ function stat(pid) {
 /** CPU ticks (1/100 s) one process has used, or 0 once it is gone. */
 export const cpuTicks = (pid) => stat(pid)?.cpu ?? 0;
 
+/** The process group of one process, or null once it is gone. */
+export const processGroup = (pid) => stat(pid)?.pgrp ?? null;
+
 /** The pids of a process group. */
 export function members(pgid) {
   const out = [];
