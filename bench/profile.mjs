@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Where one worker's time goes: a tsicorn worker and a bare node:http process serving the hello
-// app (with --fetch, as a fetch handler: through @hono/node-server's adapter in both), each run with --cpu-prof while wrk -t1 (h2load -m10 with --h2c) drives it, then stopped
-// gracefully so it writes its profile. For the measured window only, it prints each one's CPU time
+// app (with --fetch, as a fetch handler: through @hono/node-server's adapter in both), each run
+// with --cpu-prof while wrk -t1 (h2load -m10 with --h2c) drives it, then stopped gracefully so it
+// writes its profile. For the measured window only, it prints each one's CPU time
 // per request (from /proc, all its threads), the time the profiler saw its main thread busy, and
 // the functions that time went to (self time per request), side by side, with tsicorn's own code
 // marked. The .cpuprofile files are kept: open one in Chrome DevTools (Performance panel) or
@@ -45,7 +46,7 @@ if (!has(args.h2c ? 'h2load' : 'wrk')) {
 }
 const scratch = mkdtempSync(join(tmpdir(), 'tsicorn-profile-'));
 onCleanup(() => rmSync(scratch, { recursive: true, force: true }));
-const hello = join(HERE, 'apps', args.fetch ? 'hello-fetch.cjs' : 'hello.cjs');
+const appFile = join(HERE, 'apps', args.fetch ? 'hello-fetch.cjs' : 'hello.cjs');
 const extra = {
   ...(args.h2c ? { worker_class: 'http2' } : {}),
   ...(args['access-log'] ? { log: { level: 'warn', accesslog: 'access.log', access_format: 'combined' } } : {}),
@@ -55,13 +56,13 @@ const contenders = [
     name: 'node:http (1 process)',
     start: (port, nodeArgs) =>
       launch(process.execPath, [...nodeArgs, join(HERE, 'apps', 'bare.cjs')], {
-        env: { ...process.env, PORT: String(port), PROTO: scheme, APP: hello },
+        env: { ...process.env, PORT: String(port), PROTO: scheme, APP: appFile },
       }),
   },
-  { name: 'tsicorn', start: (port, nodeArgs) => startTsicorn(ROOT, scratch, hello, port, extra, nodeArgs) },
+  { name: 'tsicorn', start: (port, nodeArgs) => startTsicorn(ROOT, scratch, appFile, port, extra, nodeArgs) },
 ];
 if (args.base)
-  contenders.push({ name: 'base tsicorn', start: (port, nodeArgs) => startTsicorn(args.base, scratch, hello, port, extra, nodeArgs) });
+  contenders.push({ name: 'base tsicorn', start: (port, nodeArgs) => startTsicorn(args.base, scratch, appFile, port, extra, nodeArgs) });
 
 /** Until the server answers a GET: over HTTP/1, or over HTTP/2 (prior knowledge) for h2c. */
 async function serving(port) {

@@ -45,13 +45,13 @@ if (!has('valgrind') || !has('callgrind_annotate')) {
 }
 const scratch = mkdtempSync(join(tmpdir(), 'tsicorn-instr-'));
 onCleanup(() => rmSync(scratch, { recursive: true, force: true }));
-const hello = join(HERE, 'apps', args.fetch ? 'hello-fetch.cjs' : 'hello.cjs');
+const appFile = join(HERE, 'apps', args.fetch ? 'hello-fetch.cjs' : 'hello.cjs');
 const V8 = ['--single-threaded', '--no-memory-reducer'];
 
 function tsicorn(root, log = { level: 'warn' }) {
   return (port, dir) => {
     // Under valgrind a worker boots and beats ~50× slower: no boot or heartbeat deadline may fire.
-    const settings = { app: hello, bind: `127.0.0.1:${port}`, workers: 1, log, timeout: 0, boot_timeout: 600 };
+    const settings = { app: appFile, bind: `127.0.0.1:${port}`, workers: 1, log, timeout: 0, boot_timeout: 600 };
     writeFileSync(join(dir, 'server.json'), JSON.stringify(settings));
     return { argv: [process.execPath, ...V8, join(root, 'bin', 'tsicorn'), '-c', 'server.json'], env: process.env };
   };
@@ -61,7 +61,7 @@ const contenders = [
     name: 'node:http (1 process)',
     start: (port) => ({
       argv: [process.execPath, ...V8, join(HERE, 'apps', 'bare.cjs')],
-      env: { ...process.env, PORT: String(port), APP: hello },
+      env: { ...process.env, PORT: String(port), APP: appFile },
     }),
   },
   { name: 'tsicorn', start: tsicorn(ROOT) },
