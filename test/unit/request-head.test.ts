@@ -64,7 +64,7 @@ test('names the length table cannot hold, or not starting with a letter, are sti
   assert.equal(odd.scan(req('Host', 'h')).forwarding, false);
 });
 
-test('case is folded for letters only: a name one character off is not the field looked for', () => {
+test('a name is the field looked for in any case, and only when every character matches', () => {
   assert.equal(scanner.scan(req('X-Request_ID', 'abc')).requestIds, 0);
   assert.equal(scanner.scan(req('x-request-iD', 'abc')).requestId, 'abc');
   assert.equal(scanner.scan(req('Hosts', 'a', 'Hos', 'b', 'Host', 'c')).duplicate, undefined);
