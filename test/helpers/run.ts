@@ -1,3 +1,4 @@
+import './coverage.js';
 import { spawn } from 'node:child_process';
 
 export interface RunResult {
