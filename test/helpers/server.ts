@@ -198,6 +198,9 @@ export class RunningServer {
   }
 }
 
+/** How long a test's cleanup waits for a quick stop before it kills the server's process group. */
+const QUICK_STOP_WAIT_MS = 3_000;
+
 /** Starts `bin/tsicorn` in a temp dir; the process is killed (with its workers) when the test ends. */
 export async function startServer(t: TestContext, opts: StartOptions = {}): Promise<RunningServer> {
   const dir = opts.cwd ?? tempDir(t, opts.files);
@@ -212,13 +215,22 @@ export async function startServer(t: TestContext, opts: StartOptions = {}): Prom
   });
   const server = new RunningServer(child, dir);
   t.after(async () => {
-    // Kill the whole process group: the master and any worker it left.
     if (server.exitCode === null && server.exitSignal === null) {
+      // A quick stop first (SIGINT, as a terminal's ^C): the master and its workers exit as
+      // they do for users and write their coverage; a SIGKILLed process leaves none, and the
+      // report would call code the tests run untested.
       try {
-        process.kill(-server.pid, 'SIGKILL');
+        process.kill(server.pid, 'SIGINT');
+        await server.waitForExit(QUICK_STOP_WAIT_MS);
       } catch {
-        // Already gone.
+        // Gone already, or stuck (a stopped or hung test server): the group is killed below.
       }
+    }
+    // Kill the whole process group: the master if it is still there, and any worker it left.
+    try {
+      process.kill(-server.pid, 'SIGKILL');
+    } catch {
+      // Already gone.
     }
     for (const pid of server.workerPids()) {
       try {
