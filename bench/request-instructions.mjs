@@ -24,7 +24,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { freePort, has, launch, onCleanup, sleep } from './lib/proc.mjs';
+import { freePort, has, launch, members, onCleanup, sleep } from './lib/proc.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(HERE, '..');
@@ -101,7 +101,8 @@ function count(file) {
 
 const n = Number(args.requests);
 const rows = [];
-// One at a time: callgrind_control zeroes and dumps every callgrind process on the machine.
+// One at a time, and callgrind_control is given the contender's own pids: without them it waits on
+// every valgrind that left its vgdb files in /tmp, and one whose pid is gone hangs it for good.
 for (const c of contenders) {
   const port = await freePort();
   const dir = mkdtempSync(join(scratch, 'run-'));
@@ -120,9 +121,10 @@ for (const c of contenders) {
       }
     }
     await serve(port, Number(args.warm));
-    execFileSync('callgrind_control', ['-z'], { stdio: 'ignore' });
+    const pids = members(p.pgid).map((m) => String(m.pid));
+    execFileSync('callgrind_control', ['-z', ...pids], { stdio: 'ignore' });
     await serve(port, n);
-    execFileSync('callgrind_control', ['-d'], { stdio: 'ignore' });
+    execFileSync('callgrind_control', ['-d', ...pids], { stdio: 'ignore' });
     // Each process writes its own dump when it next runs: wait until the set stops growing.
     const dumps = () => readdirSync(dir).filter((f) => /^cg\.\d+\.\d+$/.test(f));
     let files = [];
