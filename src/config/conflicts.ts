@@ -2,6 +2,14 @@ import { AccessFormatError, compileAccessFormat } from '../log/access-format.js'
 import { parseBindAddress } from './bind-address.js';
 import type { ConfigIssue, Origin } from './issue.js';
 import type { Settings } from './settings.js';
+import { sizeInBytes } from './size.js';
+
+/**
+ * The least max_memory that can work: a bare `node` is ~40 MiB resident, so below this every
+ * worker would be over the limit as it starts and be replaced, and its replacement too, for good
+ * (PM2's restart loop). Mostly a bare number meant as megabytes: `max_memory: 300` is 300 bytes.
+ */
+const MAX_MEMORY_FLOOR = 16 * 1024 * 1024;
 
 /** Checks between settings that are each valid alone; run after schema validation passed. */
 export function findConflicts(s: Settings, originOf: (pointer: string) => Origin): ConfigIssue[] {
@@ -41,6 +49,20 @@ export function findConflicts(s: Settings, originOf: (pointer: string) => Origin
       setting: 'log.access_format',
       message: err.message,
       hint: 'use combined, common, json, or a string of Gunicorn atoms like %(h)s %(r)s %(s)s',
+    });
+  }
+  const maxMemory = sizeInBytes(s.max_memory);
+  if (maxMemory !== null && maxMemory < MAX_MEMORY_FLOOR) {
+    const bare = typeof s.max_memory === 'number' || /^[0-9.]+\s*B?$/.test(String(s.max_memory).trim());
+    issues.push({
+      code: 'TSI_ERR_CONFIG_INVALID_VALUE',
+      severity: 'error',
+      origin: originOf('/max_memory'),
+      setting: 'max_memory',
+      message: `${JSON.stringify(s.max_memory)} is ${maxMemory} bytes, less than any Node process needs: every worker would be over it as it starts`,
+      hint: bare
+        ? `a number is bytes: for megabytes write ${JSON.stringify(`${parseFloat(String(s.max_memory))}MiB`)}`
+        : 'write at least 16MiB; a worker is ~50 MiB before its app loads',
     });
   }
   if (s.headers_timeout > s.request_timeout && s.request_timeout > 0) {

@@ -87,7 +87,7 @@ export interface SchemaResolvedConfig {
    */
   max_requests_jitter: number;
   /**
-   * Recycle a worker whose resident memory (RSS) is above this size, through a graceful replacement: bytes, or a size such as `512MiB`, `300M` or `1G`, every unit binary (null = no limit).
+   * Recycle a worker whose resident memory (RSS) is above this size, through a graceful replacement: bytes, or a size such as `512MiB`, `300M` or `1G`, every unit binary (null = no limit). At least 16MiB: no Node process fits in less. A worker that has been over the limit ever since it started is not replaced (its replacement would start as large): the master warns once instead.
    */
   max_memory: null | number | string;
   /**

@@ -32,6 +32,8 @@ export class Supervision {
   private readonly bootErrors = new Map<WorkerHandle, BootError>();
   private readonly killedFor = new Map<WorkerHandle, 'timeout' | 'boot_timeout'>();
   private readonly backoff = new CrashBackoff();
+  /** Workers the master said were over max_memory since they started (once each). */
+  private readonly toldStartedAbove = new WeakSet<WorkerHandle>();
 
   constructor(private readonly log: Logger) {}
 
@@ -82,6 +84,27 @@ export class Supervision {
     return this.backoff.canSpawn(now);
   }
 
+  /**
+   * Replaced, not killed: its requests finish while a new worker takes its place. Only a worker
+   * that has been under the limit since it started: one over it from the start would have a
+   * replacement as large, replaced in turn, for good (PM2's restart loop); the master says so
+   * once instead. One that starts over it and comes under (a start-up peak the GC gives back) is
+   * held to it from then on.
+   */
+  private watchMemory(worker: WorkerHandle, maxMemory: number): void {
+    if (worker.replaceReason !== null || worker.rss <= maxMemory || worker.lowestRss === 0) return;
+    if (worker.lowestRss <= maxMemory) {
+      worker.replaceReason = 'memory';
+      this.log.warn({ ...workerFields(worker), rss: worker.rss, maxMemory }, 'worker above max_memory; replacing it');
+    } else if (!this.toldStartedAbove.has(worker)) {
+      this.toldStartedAbove.add(worker);
+      this.log.warn(
+        { ...workerFields(worker), rss: worker.rss, maxMemory },
+        'worker above max_memory since it started; not replacing it, a new one would start as large (raise max_memory)',
+      );
+    }
+  }
+
   /** One tick: kill what overstayed, and forgive past crashes once every worker has stayed up. */
   check(workers: WorkerHandle[], settings: Settings, target: number, quickStop: boolean, now: number): void {
     const maxMemory = sizeInBytes(settings.max_memory);
@@ -112,10 +135,8 @@ export class Supervision {
           'worker timed out (event loop blocked); killing it',
         );
         worker.kill('SIGKILL');
-      } else if (worker.state === 'ready' && worker.replaceReason === null && maxMemory !== null && worker.rss > maxMemory) {
-        // Replaced, not killed: its requests finish while a new worker takes its place.
-        worker.replaceReason = 'memory';
-        this.log.warn({ ...workerFields(worker), rss: worker.rss, maxMemory }, 'worker above max_memory; replacing it');
+      } else if (worker.state === 'ready' && maxMemory !== null) {
+        this.watchMemory(worker, maxMemory);
       } else if (worker.state === 'retiring') {
         const limit = quickStop ? QUICK_STOP_MS : settings.graceful_timeout * 1000 + 1000;
         if (now - worker.retiringSince > limit) {

@@ -80,6 +80,8 @@ export class WorkerHandle {
   inflight = 0;
   /** Resident memory and CPU time at the last heartbeat. */
   rss = 0;
+  /** The least resident memory reported since ready (the first report comes with `ready`); 0 until then. */
+  lowestRss = 0;
   cpuMs = 0;
   /** The longest-running request in flight at the last heartbeat. */
   oldestRequest: string | undefined;
@@ -127,6 +129,7 @@ export class WorkerHandle {
     this.requests = beat.requests;
     this.inflight = beat.inflight;
     this.rss = beat.rss;
+    if (this.state === 'ready' && (this.lowestRss === 0 || beat.rss < this.lowestRss)) this.lowestRss = beat.rss;
     this.cpuMs = beat.cpuMs;
     this.oldestRequest = beat.oldest;
   }

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { load, runLoad } from '../helpers/load.js';
-import { isAlive, ROOT, serverYaml, startServer, until } from '../helpers/server.js';
+import { BIN, cleanEnv, isAlive, ROOT, serverYaml, startServer, until } from '../helpers/server.js';
 
 const APP = join(ROOT, 'test', 'fixtures', 'serve', 'node-app.cjs');
 
@@ -205,5 +206,37 @@ test('max_memory: a worker above it is replaced gracefully, its in-flight reques
   assert.equal(exited.code, 0, 'drained, not killed');
   assert.equal(await inflight.text(), 'finished after 1500 ms');
   assert.equal(server.workerPids().length, 1);
+  assert.equal((await fetch(`${server.url()}/`)).status, 200);
+});
+
+test('max_memory under what a new worker takes: the workers serve on, each said once to be over it', { timeout: 30_000 }, async (t) => {
+  // 20MiB passes check-config (16MiB is the least) but no Node worker starts under it.
+  const server = await startServer(t, { files: { 'server.yaml': serverYaml(APP, { workers: 2, max_memory: '20MiB', min_uptime: 0 }) } });
+  const first = server.workerPids().sort();
+  const SAID = 'worker above max_memory since it started; not replacing it, a new one would start as large (raise max_memory)';
+  for (const pid of first) {
+    const said = await server.waitForLog(SAID, { workerPid: pid });
+    assert.equal(said.level, 'warn');
+    assert.ok((said.rss as number) > 20 * 1024 * 1024, `rss ${said.rss}`);
+  }
+  // A replacement would start at the tick that said so: the same two workers are still the only
+  // ones, ready, when `tsicorn status` (fresh figures from each) finds them 3 s old, 12 ticks on.
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const run = spawnSync(process.execPath, [BIN, 'status', '--json'], {
+      cwd: server.dir,
+      env: cleanEnv(),
+      encoding: 'utf8',
+      timeout: 15_000,
+    });
+    assert.equal(run.status, 0, run.stderr);
+    const workers = (JSON.parse(run.stdout) as { workers: { pid: number; state: string; ageSeconds: number }[] }).workers;
+    assert.deepEqual(workers.map((w) => w.pid).sort(), first, 'no worker was started or let go');
+    assert.ok(workers.every((w) => w.state === 'ready'));
+    if (workers.every((w) => w.ageSeconds >= 3)) break;
+    assert.ok(Date.now() < deadline, 'the workers did not reach 3 s of age');
+  }
+  for (const pid of first) assert.equal(server.countLogs(SAID, { workerPid: pid }), 1, 'said once');
+  assert.equal(server.countLogs('worker above max_memory; replacing it'), 0);
   assert.equal((await fetch(`${server.url()}/`)).status, 200);
 });
