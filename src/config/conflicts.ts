@@ -53,7 +53,9 @@ export function findConflicts(s: Settings, originOf: (pointer: string) => Origin
   }
   const maxMemory = sizeInBytes(s.max_memory);
   if (maxMemory !== null && maxMemory < MAX_MEMORY_FLOOR) {
-    const bare = typeof s.max_memory === 'number' || /^[0-9.]+\s*B?$/.test(String(s.max_memory).trim());
+    // A bare number meant as megabytes, if as megabytes it would do.
+    const number = parseFloat(String(s.max_memory));
+    const bare = /^[0-9.]+\s*B?$/.test(String(s.max_memory).trim()) && number * 1024 * 1024 >= MAX_MEMORY_FLOOR;
     issues.push({
       code: 'TSI_ERR_CONFIG_INVALID_VALUE',
       severity: 'error',
@@ -61,7 +63,7 @@ export function findConflicts(s: Settings, originOf: (pointer: string) => Origin
       setting: 'max_memory',
       message: `${JSON.stringify(s.max_memory)} is ${maxMemory} bytes, less than any Node process needs: every worker would be over it as it starts`,
       hint: bare
-        ? `a number is bytes: for megabytes write ${JSON.stringify(`${parseFloat(String(s.max_memory))}MiB`)}`
+        ? `a number is bytes: for megabytes write ${JSON.stringify(`${number}MiB`)}`
         : 'write at least 16MiB; a worker is ~50 MiB before its app loads',
     });
   }
