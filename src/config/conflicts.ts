@@ -64,7 +64,7 @@ export function findConflicts(s: Settings, originOf: (pointer: string) => Origin
       message: `${JSON.stringify(s.max_memory)} is ${maxMemory} bytes, less than any Node process needs: every worker would be over it as it starts`,
       hint: bare
         ? `a number is bytes: for megabytes write ${JSON.stringify(`${number}MiB`)}`
-        : 'write at least 16MiB; a worker is ~50 MiB before its app loads',
+        : `write at least ${MAX_MEMORY_FLOOR / 1024 / 1024}MiB; a worker is ~50 MiB before its app loads`,
     });
   }
   if (s.headers_timeout > s.request_timeout && s.request_timeout > 0) {

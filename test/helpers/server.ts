@@ -226,18 +226,12 @@ export async function startServer(t: TestContext, opts: StartOptions = {}): Prom
         // Gone already, or stuck (a stopped or hung test server): the group is killed below.
       }
     }
-    // Kill the whole process group: the master if it is still there, and any worker it left.
+    // Kill the whole process group: the master if it is still there, and any worker or USR2
+    // successor it left (they are forked into its group).
     try {
       process.kill(-server.pid, 'SIGKILL');
     } catch {
       // Already gone.
-    }
-    for (const pid of server.workerPids()) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // Already gone.
-      }
     }
     // Its files may have come back after the directory's own hook ran: the server is gone now.
     if (opts.cwd === undefined) removeQuietly(dir);
